@@ -1,0 +1,68 @@
+// Scaled dot-product attention: the plain C++ interface between the binding and the kernels.
+// No N-API types here; everything is raw pointers whose lengths the binding already checked.
+//
+// Shapes (DESIGN.md): B batch, H query heads, Hkv key/value heads (H % Hkv == 0), Sq query length,
+// Sk key length, D query/key head size, Dv value head size.
+//   layout BHSD: q [B,H,Sq,D]  k [B,Hkv,Sk,D]  v [B,Hkv,Sk,Dv]  out [B,H,Sq,Dv]
+//   layout BSHD: q [B,Sq,H,D]  k [B,Sk,Hkv,D]  v [B,Sk,Hkv,Dv]  out [B,Sq,H,Dv]
+//   weights / scores (optional): [B,H,Sq,Sk] in both layouts.
+//
+// Per score: s = scale * (q . k); if softcap > 0, s = softcap * tanh(s / softcap); then the mask
+// (float: added, -inf blocks; bool: 0 blocks), causal and kv_lengths blocks; softmax over keys;
+// out = sum_j p_j v_j. A row whose every key is blocked yields zeros in out and weights.
+#pragma once
+
+#include <cstdint>
+
+namespace qkv {
+
+enum class Layout : int32_t { kBHSD = 0, kBSHD = 1 };
+enum class MaskKind : int32_t { kNone = 0, kFloat = 1, kBool = 2 };
+
+struct AttnShape {
+  int64_t B, H, Hkv, Sq, Sk, D, Dv;
+};
+
+// Element strides of one tensor over (batch, head, sequence); the last dim is contiguous.
+struct TensorStrides {
+  int64_t b, h, s;
+};
+
+// A [B, heads, seq, width] tensor (BHSD) or [B, seq, heads, width] tensor (BSHD).
+inline TensorStrides StridesFor(Layout layout, int64_t heads, int64_t seq, int64_t width) {
+  if (layout == Layout::kBHSD) return {heads * seq * width, seq * width, width};
+  return {seq * heads * width, width, heads * width};
+}
+
+struct AttnArgs {
+  AttnShape shape;
+  Layout layout;
+  const float* q;
+  const float* k;
+  const float* v;
+  float* out;
+  float scale;
+  float softcap;  // 0 = off
+
+  // Causal: query row i of batch b sits at absolute position offsets[b] + i and sees key j iff
+  // j <= offsets[b] + i. The binding resolves bottom-right / top-left / queryOffset into offsets.
+  bool causal;
+  const int32_t* offsets;     // [B]; read only when causal
+  const int32_t* kv_lengths;  // [B] with values in [0, Sk], or null: keys j >= kv_lengths[b] blocked
+
+  // Mask broadcast over (b, h, i, j): element (b,h,i,j) at mask[b*ms[0] + h*ms[1] + i*ms[2] + j*ms[3]],
+  // a stride of 0 meaning that dim is broadcast. Float: added to the score (-inf blocks).
+  // Bool (uint8): 0 blocks, anything else lets the key through.
+  MaskKind mask_kind;
+  const void* mask;
+  int64_t mask_strides[4];
+
+  float* weights;  // [B,H,Sq,Sk] probabilities, or null
+  float* scores;   // [B,H,Sq,Sk] what enters the softmax (-inf where blocked), or null
+};
+
+// Runs the whole call on the calling thread. Writes out (and weights/scores when given).
+// Throws std::bad_alloc if its O(tile) workspace cannot be allocated, before writing anything.
+void AttentionForward(const AttnArgs& args);
+
+}  // namespace qkv
