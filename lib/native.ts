@@ -1,0 +1,75 @@
+// Loading the native addon. Nothing here throws: a missing or broken binary is reported as an
+// error value, and lib/backend.ts decides whether that is fatal (QKV_BACKEND=native) or a
+// reason to use the TypeScript backend (auto).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { SdpaPlan } from './plan.js';
+
+/** The raw binding (native/*.cc). Positional arguments keep the per-call cost low. */
+export interface NativeBinding {
+  simd(): 'avx2' | 'neon' | 'scalar';
+  bestSimd(): 'avx2' | 'neon' | 'scalar';
+  /** Test hook: forces a kernel set ('scalar', the best one's name, or 'auto'); false if unsupported. */
+  _setSimd(name: string): boolean;
+  sdpa(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    dims: Int32Array,
+    scale: number,
+    softcap: number,
+    mask: Float32Array | Uint8Array | null,
+    offsets: Int32Array | null,
+    kvLengths: Int32Array | null,
+    weights: Float32Array | null,
+    scores: Float32Array | null,
+  ): Float32Array;
+}
+
+export interface NativeLoad {
+  binding: NativeBinding | null;
+  /** One line per place tried, when nothing loaded. */
+  errors: string[];
+}
+
+const require = createRequire(import.meta.url);
+
+/** Candidate binaries, relative to this file (lib/ in the source tree, dist/ when installed). */
+const CANDIDATES = ['../build/Release/qkv.node', '../build/Debug/qkv.node'];
+
+export function loadNative(): NativeLoad {
+  const errors: string[] = [];
+  for (const rel of CANDIDATES) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    try {
+      return { binding: require(file) as NativeBinding, errors };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      errors.push(e.code === 'MODULE_NOT_FOUND' ? `${rel}: not built` : `${rel}: ${e.message.split('\n')[0]}`);
+    }
+  }
+  return { binding: null, errors };
+}
+
+/** The sharp-style help text thrown when QKV_BACKEND=native and nothing loaded. */
+export function loadHelp(errors: string[]): string {
+  return [
+    'qkv: QKV_BACKEND=native was requested but the native addon could not be loaded.',
+    ...errors.map((e) => `  - ${e}`),
+    'Possible solutions:',
+    '  - Build it: run `npm rebuild qkv` (needs python3, make and a C++17 compiler).',
+    '  - Use the TypeScript backend: unset QKV_BACKEND or set QKV_BACKEND=js.',
+  ].join('\n');
+}
+
+const LAYOUT_CODE = { bhsd: 0, bshd: 1 } as const;
+
+/** Runs a plan on the native kernels. The dims array is per call: async calls will hold theirs. */
+export function nativeSdpa(binding: NativeBinding, p: SdpaPlan): void {
+  const [mB, mH, mQ, mK] = p.maskDims;
+  const dims = new Int32Array([
+    p.B, p.H, p.Hkv, p.Sq, p.Sk, p.D, p.Dv, LAYOUT_CODE[p.layout], p.causal ? 1 : 0, mB, mH, mQ, mK,
+  ]);
+  binding.sdpa(p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores);
+}

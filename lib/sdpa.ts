@@ -1,0 +1,209 @@
+// scaledDotProductAttention: validates the call once and resolves it into an SdpaPlan that any
+// backend can run. Every check happens here, before any output is written, so both backends
+// reject exactly the same calls with exactly the same errors.
+import type { Layout, SdpaPlan } from './plan.js';
+import type { AttentionMask, SdpaOptions, SdpaResult } from './types.js';
+import {
+  expectBoolean,
+  expectChoice,
+  expectDim,
+  expectF32,
+  expectFinite,
+  expectInt,
+  expectKnownKeys,
+  expectNoOverlap,
+  expectObject,
+  expectTensor,
+  optionalDim,
+  product,
+  rangeError,
+  typeError,
+} from './validate.js';
+
+const SDPA_OPTIONS = new Set([
+  'batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueDim', 'layout', 'scale', 'softcap',
+  'causal', 'queryOffset', 'mask', 'kvLengths', 'out', 'weights', 'scores',
+]);
+const SDPA_ASYNC_OPTIONS = new Set([...SDPA_OPTIONS, 'signal']);
+const LAYOUTS: readonly Layout[] = ['bhsd', 'bshd'];
+const CAUSAL_MODES = ['bottom-right', 'top-left'] as const;
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+
+/** A validated call: the plan, and what the caller gets back. */
+export interface SdpaCall {
+  plan: SdpaPlan;
+  /** True when the result is `{ output, weights?, scores? }` rather than `output`. */
+  wantsResult: boolean;
+  returnWeights: boolean;
+  returnScores: boolean;
+}
+
+export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, isAsync: boolean): SdpaCall {
+  const o = expectObject('options', options) as Partial<SdpaOptions> & Record<string, unknown>;
+  expectKnownKeys('options', o, isAsync ? SDPA_ASYNC_OPTIONS : SDPA_OPTIONS);
+
+  const B = optionalDim('options.batch', o.batch, 1);
+  const H = expectDim('options.heads', o.heads);
+  const Hkv = optionalDim('options.kvHeads', o.kvHeads, H);
+  const Sq = expectDim('options.seqQ', o.seqQ);
+  const Sk = optionalDim('options.seqK', o.seqK, Sq);
+  const D = expectDim('options.headDim', o.headDim);
+  const Dv = optionalDim('options.valueDim', o.valueDim, D);
+  if (H % Hkv !== 0) throw rangeError('options.kvHeads', `a divisor of heads = ${H}`, Hkv);
+  const layout = o.layout === undefined ? 'bhsd' : expectChoice('options.layout', o.layout, LAYOUTS);
+  const scale = o.scale === undefined ? 1 / Math.sqrt(D) : expectFinite('options.scale', o.scale);
+  const softcap = o.softcap === undefined ? 0 : expectFinite('options.softcap', o.softcap);
+  if (softcap < 0) throw rangeError('options.softcap', 'a number >= 0 (0 = off)', softcap);
+
+  // Names the dims in the caller's layout, so a length message reads `B*Sq*H*D = ...` for 'bshd'.
+  const tensorDims = (heads: [string, number], seq: [string, number], width: [string, number]) =>
+    Object.fromEntries([['B', B], ...(layout === 'bhsd' ? [heads, seq] : [seq, heads]), width]) as Record<string, number>;
+  const qt = expectF32('q', q, tensorDims(['H', H], ['Sq', Sq], ['D', D]));
+  const kt = expectF32('k', k, tensorDims(['Hkv', Hkv], ['Sk', Sk], ['D', D]));
+  const vt = expectF32('v', v, tensorDims(['Hkv', Hkv], ['Sk', Sk], ['Dv', Dv]));
+
+  const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
+  const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, Sq, Sk);
+
+  // Causal alignment resolves to one absolute offset per batch (DESIGN.md, causal masking).
+  let causal = false;
+  let offsets: Int32Array | null = null;
+  if (o.queryOffset !== undefined) {
+    causal = true;
+    offsets = expectQueryOffset(o.queryOffset, B);
+  } else if (o.causal !== undefined) {
+    const c = o.causal;
+    if (typeof c === 'string') expectChoice('options.causal', c, CAUSAL_MODES);
+    else expectBoolean('options.causal', c);
+    if (c !== false) {
+      causal = true;
+      offsets = new Int32Array(B);
+      if (c !== 'top-left') for (let b = 0; b < B; b++) offsets[b] = (kvLengths ? kvLengths[b] : Sk) - Sq;
+    }
+  }
+
+  const outDims = tensorDims(['H', H], ['Sq', Sq], ['Dv', Dv]);
+  const probDims = { B, H, Sq, Sk };
+  const out = o.out === undefined ? null : expectF32('options.out', o.out, outDims);
+  const weightsArg = materialized('options.weights', o.weights, probDims);
+  const scoresArg = materialized('options.scores', o.scores, probDims);
+
+  const inputs = [
+    ['q', qt],
+    ['k', kt],
+    ['v', vt],
+    ['options.mask.data', mask?.data],
+    ['options.kvLengths', kvLengths],
+    ['options.queryOffset', o.queryOffset instanceof Int32Array ? o.queryOffset : null],
+  ] as const;
+  const given: Array<readonly [string, Float32Array]> = [];
+  if (out) given.push(['options.out', out]);
+  if (weightsArg instanceof Float32Array) given.push(['options.weights', weightsArg]);
+  if (scoresArg instanceof Float32Array) given.push(['options.scores', scoresArg]);
+  for (let i = 0; i < given.length; i++) {
+    expectNoOverlap(given[i][0], given[i][1], [...inputs, ...given.slice(0, i)]);
+  }
+
+  // Nothing is allocated before every check has passed.
+  const probLen = B * H * Sq * Sk;
+  const plan: SdpaPlan = {
+    q: qt,
+    k: kt,
+    v: vt,
+    out: out ?? new Float32Array(product('out', outDims)),
+    B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, causal, offsets, kvLengths,
+    mask: mask ? mask.data : null,
+    maskDims: mask ? mask.dims : [1, 1, 1, 1],
+    maskStrides: mask ? mask.strides : [0, 0, 0, 0],
+    weights: weightsArg === true ? new Float32Array(probLen) : weightsArg || null,
+    scores: scoresArg === true ? new Float32Array(probLen) : scoresArg || null,
+  };
+  return {
+    plan,
+    wantsResult: weightsArg === true || scoresArg === true,
+    returnWeights: weightsArg === true,
+    returnScores: scoresArg === true,
+  };
+}
+
+/** What the caller gets back for a plan that has run. */
+export function sdpaResult(call: SdpaCall): Float32Array | SdpaResult {
+  const { plan } = call;
+  if (!call.wantsResult) return plan.out;
+  const result: SdpaResult = { output: plan.out };
+  if (call.returnWeights) result.weights = plan.weights!;
+  if (call.returnScores) result.scores = plan.scores!;
+  return result;
+}
+
+function materialized(name: string, v: unknown, dims: Record<string, number>): boolean | Float32Array {
+  if (v === undefined || v === false) return false;
+  if (v === true) {
+    product(name, dims);
+    return true;
+  }
+  if (v instanceof Float32Array) return expectF32(name, v, dims);
+  throw typeError(name, 'a boolean or a Float32Array', v);
+}
+
+function expectKvLengths(v: unknown, B: number, Sk: number): Int32Array {
+  const lengths = expectTensor('options.kvLengths', v, Int32Array, { B });
+  for (let b = 0; b < B; b++) {
+    if (lengths[b] < 0 || lengths[b] > Sk) {
+      throw rangeError(`options.kvLengths[${b}]`, `an integer in [0, seqK = ${Sk}]`, lengths[b]);
+    }
+  }
+  return lengths;
+}
+
+function expectQueryOffset(v: unknown, B: number): Int32Array {
+  if (v instanceof Int32Array) return expectTensor('options.queryOffset', v, Int32Array, { B });
+  if (typeof v !== 'number') throw typeError('options.queryOffset', 'an integer or an Int32Array', v);
+  return new Int32Array(B).fill(expectInt('options.queryOffset', v, INT32_MIN, INT32_MAX));
+}
+
+interface ResolvedMask {
+  data: Float32Array | Uint8Array;
+  dims: [number, number, number, number];
+  strides: [number, number, number, number];
+}
+
+/** A mask whose dims, right-aligned, are each 1 or the full size of [B, H, Sq, Sk]. */
+function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): ResolvedMask {
+  const m = expectObject('options.mask', v) as Partial<AttentionMask> & Record<string, unknown>;
+  expectKnownKeys('options.mask', m, MASK_KEYS);
+  const data = m.data;
+  if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+    throw typeError('options.mask.data', 'Float32Array (additive) or Uint8Array (boolean)', data);
+  }
+  const dimsArg = m.dims;
+  if (!Array.isArray(dimsArg)) throw typeError('options.mask.dims', 'an array of dims', dimsArg);
+  if (dimsArg.length < 1 || dimsArg.length > 4) {
+    throw rangeError('options.mask.dims', 'an array of 1 to 4 dims', dimsArg);
+  }
+  const full = [B, H, Sq, Sk];
+  const fullNames = ['B', 'H', 'Sq', 'Sk'];
+  const dims: [number, number, number, number] = [1, 1, 1, 1];
+  const pad = 4 - dimsArg.length;
+  for (let i = 0; i < dimsArg.length; i++) {
+    const axis = pad + i;
+    const d = expectDim(`options.mask.dims[${i}]`, dimsArg[i]);
+    if (d !== 1 && d !== full[axis]) {
+      throw rangeError(`options.mask.dims[${i}]`, `1 or ${fullNames[axis]} = ${full[axis]} (mask dims broadcast to [B, H, Sq, Sk], right-aligned)`, d);
+    }
+    dims[axis] = d;
+  }
+  expectTensor('options.mask.data', data, data.constructor as typeof Float32Array, Object.fromEntries(
+    dimsArg.map((d: number, i: number) => [`dims[${i}]`, d]),
+  ) as Record<string, number>);
+  const strides: [number, number, number, number] = [0, 0, 0, 0];
+  let stride = 1;
+  for (let axis = 3; axis >= 0; axis--) {
+    strides[axis] = dims[axis] === 1 ? 0 : stride;
+    stride *= dims[axis];
+  }
+  return { data, dims, strides };
+}
+
+const MASK_KEYS = new Set(['data', 'dims']);

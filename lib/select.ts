@@ -1,0 +1,38 @@
+// Backend selection: once, at load, from QKV_BACKEND (auto | native | js). auto uses the native
+// addon when it loads and otherwise the TypeScript kernels, keeping the reason in
+// info().nativeError (also printed under NODE_DEBUG=qkv). native throws a help text instead.
+import { debuglog } from 'node:util';
+import { jsBackend, version, type Backend } from './backend.js';
+import { loadHelp, loadNative, nativeSdpa, type NativeBinding } from './native.js';
+
+const debug = debuglog('qkv');
+
+function requestedBackend(): 'auto' | 'native' | 'js' {
+  const want = process.env.QKV_BACKEND ?? 'auto';
+  if (want === '' || want === 'auto') return 'auto';
+  if (want === 'native' || want === 'js') return want;
+  throw new RangeError(`Expected 'auto' | 'native' | 'js' for QKV_BACKEND but received '${want}'`);
+}
+
+function nativeBackend(binding: NativeBinding): Backend {
+  return {
+    name: 'native',
+    sdpa: (plan) => nativeSdpa(binding, plan),
+    info: () => ({ backend: 'native', simd: binding.simd(), threads: 1, version }),
+  };
+}
+
+function withLoadError(errors: string[]): Backend {
+  const nativeError = errors.join('; ');
+  return { ...jsBackend, info: () => ({ ...jsBackend.info(), nativeError }) };
+}
+
+const requested = requestedBackend();
+const load = requested === 'js' ? { binding: null, errors: ['QKV_BACKEND=js'] } : loadNative();
+if (requested === 'native' && !load.binding) throw new Error(loadHelp(load.errors));
+if (!load.binding && requested === 'auto') debug('native backend unavailable, using js: %s', load.errors.join('; '));
+
+/** The addon, when it loaded and was not switched off (tests use it to force a kernel set). */
+export const nativeBinding: NativeBinding | null = load.binding;
+
+export const activeBackend: Backend = load.binding ? nativeBackend(load.binding) : withLoadError(load.errors);

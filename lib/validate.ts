@@ -1,0 +1,174 @@
+// Argument checking shared by every entry point. All messages are built here, in one format:
+// "Expected <what> for <name> but received <actual>", naming the argument by the path the
+// caller wrote (q, options.mask.dims). A wrong kind of value is a TypeError; a wrong size, shape
+// or value is a RangeError. Array contents are never printed.
+
+/** How a message shows a value: `Float64Array(8192)`, `-3`, `NaN`, `undefined`, `string "x"`. */
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) {
+    const len = (v as unknown as { length?: number }).length;
+    return len === undefined ? v.constructor.name : `${v.constructor.name}(${len})`;
+  }
+  if (Array.isArray(v)) return `Array(${v.length})`;
+  switch (typeof v) {
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+    case 'bigint':
+      return String(v);
+    case 'string':
+      return v.length > 40 ? 'a string' : `'${v}'`;
+    case 'function':
+      return 'a function';
+    default:
+      return (v as object).constructor?.name ? `${(v as object).constructor.name} object` : 'an object';
+  }
+}
+
+export function typeError(name: string, expected: string, actual: unknown): TypeError {
+  return new TypeError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
+}
+
+export function rangeError(name: string, expected: string, actual: unknown): RangeError {
+  return new RangeError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
+}
+
+/** Largest dim accepted: the native kernels index with 32-bit dims. */
+export const MAX_DIM = 0x7fffffff;
+
+/** A positive integer dimension. `undefined` or a non-number is a TypeError; 0, -3, 2.5, NaN a RangeError. */
+export function expectDim(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw typeError(name, 'a positive integer', v);
+  if (!Number.isInteger(v) || v < 1 || v > MAX_DIM) throw rangeError(name, `an integer in [1, ${MAX_DIM}]`, v);
+  return v;
+}
+
+export function optionalDim(name: string, v: unknown, fallback: number): number {
+  return v === undefined ? fallback : expectDim(name, v);
+}
+
+/** An integer in [lo, hi]. */
+export function expectInt(name: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== 'number') throw typeError(name, 'an integer', v);
+  if (!Number.isInteger(v) || v < lo || v > hi) throw rangeError(name, `an integer in [${lo}, ${hi}]`, v);
+  return v;
+}
+
+export function expectFinite(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw typeError(name, 'a number', v);
+  if (!Number.isFinite(v)) throw rangeError(name, 'a finite number', v);
+  return v;
+}
+
+export function expectBoolean(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw typeError(name, 'a boolean', v);
+  return v;
+}
+
+/** One of a fixed set of strings: a non-string is a TypeError, an unknown string a RangeError. */
+export function expectChoice<T extends string>(name: string, v: unknown, choices: readonly T[]): T {
+  const list = choices.map((c) => `'${c}'`).join(' | ');
+  if (typeof v !== 'string') throw typeError(name, list, v);
+  if (!(choices as readonly string[]).includes(v)) throw rangeError(name, list, v);
+  return v as T;
+}
+
+export function expectObject(name: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) {
+    throw typeError(name, 'an object', v);
+  }
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Product of dims as a safe integer; a RangeError when it is not (dims whose product passes 2^53
+ * cannot describe any buffer).
+ */
+export function product(name: string, dims: Record<string, number>): number {
+  let p = 1;
+  for (const d of Object.values(dims)) p *= d;
+  if (!Number.isSafeInteger(p)) {
+    throw new RangeError(`Expected ${Object.keys(dims).join('*')} to be a safe integer for ${name} but received ${p}`);
+  }
+  return p;
+}
+
+/** `B*H*Sq*D = 1*8*16*64 = 8192`: the formula a length message shows. */
+function formula(dims: Record<string, number>, total: number): string {
+  const keys = Object.keys(dims);
+  if (keys.length === 1) return `${keys[0]} = ${total}`;
+  return `${keys.join('*')} = ${Object.values(dims).join('*')} = ${total}`;
+}
+
+type Ctor<T> = { new (...args: never[]): T; name: string };
+
+/** A typed array of the given class whose length is the product of dims. */
+export function expectTensor<T extends ArrayBufferView & { length: number }>(
+  name: string,
+  v: unknown,
+  ctor: Ctor<T>,
+  dims: Record<string, number>,
+): T {
+  if (!(v instanceof ctor)) throw typeError(name, ctor.name, v);
+  const want = product(name, dims);
+  if (v.length !== want) {
+    throw new RangeError(`Expected ${name}.length to be ${formula(dims, want)} but received ${v.length}`);
+  }
+  return v;
+}
+
+export function expectF32(name: string, v: unknown, dims: Record<string, number>): Float32Array {
+  return expectTensor(name, v, Float32Array, dims);
+}
+
+/** Whether two views share any byte of memory. */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.buffer !== b.buffer) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** Rejects an output that shares memory with any input or other output. */
+export function expectNoOverlap(
+  name: string,
+  out: ArrayBufferView,
+  others: ReadonlyArray<readonly [string, ArrayBufferView | null | undefined]>,
+): void {
+  for (const [otherName, other] of others) {
+    if (other && overlaps(out, other)) {
+      throw new RangeError(`Expected ${name} not to overlap ${otherName} but they share memory`);
+    }
+  }
+}
+
+/** Rejects option names not in `known`, suggesting the closest one (catches `casual`). */
+export function expectKnownKeys(name: string, obj: Record<string, unknown>, known: ReadonlySet<string>): void {
+  for (const key in obj) {
+    if (!known.has(key)) {
+      const hint = closest(key, known);
+      throw new TypeError(`Unknown option '${key}' in ${name}${hint ? ` (did you mean '${hint}'?)` : ''}`);
+    }
+  }
+}
+
+function closest(word: string, candidates: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) [best, bestDist] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}

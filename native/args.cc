@@ -1,0 +1,95 @@
+#include "args.h"
+
+#include <cmath>
+
+namespace qkv {
+
+namespace {
+
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+const char* TypedArrayName(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "TypedArray";
+  }
+}
+
+}  // namespace
+
+std::string Describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) return v.ToString().Utf8Value();
+  if (v.IsTypedArray()) {
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    return std::string(TypedArrayName(t.TypedArrayType())) + "(" + std::to_string(t.ElementLength()) + ")";
+  }
+  if (v.IsString()) return "string";
+  if (v.IsBoolean()) return "boolean";
+  if (v.IsFunction()) return "function";
+  return "object";
+}
+
+void ThrowRange(const Napi::Env& env, const std::string& name, const std::string& expected,
+                const std::string& actual) {
+  throw Napi::RangeError::New(env, "Expected " + expected + " for " + name + " but received " + actual);
+}
+
+int64_t ExpectInt(const Napi::Value& v, const char* name, int64_t lo, int64_t hi) {
+  if (!v.IsNumber()) {
+    throw Napi::TypeError::New(v.Env(), std::string("Expected an integer for ") + name + " but received " + Describe(v));
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || std::floor(d) != d) {
+    ThrowRange(v.Env(), name, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", Describe(v));
+  }
+  return static_cast<int64_t>(d);
+}
+
+int64_t ExpectDim(const Napi::Value& v, const char* name) { return ExpectInt(v, name, 1, INT32_MAX); }
+
+double ExpectFinite(const Napi::Value& v, const char* name) {
+  if (!v.IsNumber()) {
+    throw Napi::TypeError::New(v.Env(), std::string("Expected a number for ") + name + " but received " + Describe(v));
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) ThrowRange(v.Env(), name, "a finite number", Describe(v));
+  return d;
+}
+
+int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> dims, const char* name) {
+  int64_t p = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d != 0 && p > kMaxElements / d)) {
+      ThrowRange(env, std::string("the element count of ") + name, "at most 2^40", "more");
+    }
+    p *= d;
+  }
+  return p;
+}
+
+void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type type, int64_t length) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw Napi::TypeError::New(v.Env(), std::string("Expected ") + TypedArrayName(type) + " for " + name +
+                                            " but received " + Describe(v));
+  }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  if (static_cast<int64_t>(t.ElementLength()) != length) {
+    ThrowRange(v.Env(), std::string(name) + ".length", std::to_string(length), std::to_string(t.ElementLength()));
+  }
+  // ArrayBuffer data plus the view's byteOffset; never null for a non-empty, attached view.
+  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+}  // namespace qkv

@@ -1,0 +1,47 @@
+// Reading N-API arguments defensively. The TypeScript layer has validated everything already;
+// these checks exist because the binding is reachable directly, and they guarantee that no
+// kernel ever touches memory past the end of a buffer. Messages follow lib/validate.ts:
+// "Expected <what> for <name> but received <actual>". The only code that reads Napi values.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+namespace qkv {
+
+// An integer-valued number in [lo, hi].
+int64_t ExpectInt(const Napi::Value& v, const char* name, int64_t lo, int64_t hi);
+
+// A dimension: an integer in [1, 2^31 - 1].
+int64_t ExpectDim(const Napi::Value& v, const char* name);
+
+// A finite number.
+double ExpectFinite(const Napi::Value& v, const char* name);
+
+// Product of non-negative dims; a RangeError when it exceeds 2^40 elements (far beyond any typed
+// array, and small enough that every index computed from it fits int64_t).
+int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> dims, const char* name);
+
+// A typed array of the given element type and exactly `length` elements. Returns its data
+// pointer, which already includes the byteOffset. A detached buffer has length 0 and so fails.
+void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type type, int64_t length);
+
+inline float* ExpectF32(const Napi::Value& v, const char* name, int64_t length) {
+  return static_cast<float*>(ExpectTyped(v, name, napi_float32_array, length));
+}
+
+// Same as ExpectTyped, or nullptr for undefined / null.
+inline void* OptionalTyped(const Napi::Value& v, const char* name, napi_typedarray_type type, int64_t length) {
+  return v.IsUndefined() || v.IsNull() ? nullptr : ExpectTyped(v, name, type, length);
+}
+
+// "Float32Array(8)", "-3", "undefined": what a message shows of a value, never its contents.
+std::string Describe(const Napi::Value& v);
+
+[[noreturn]] void ThrowRange(const Napi::Env& env, const std::string& name, const std::string& expected,
+                             const std::string& actual);
+
+}  // namespace qkv
