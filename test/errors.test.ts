@@ -32,7 +32,7 @@ const badCalls: BadCall[] = [
   // Wrong kinds of value: TypeError naming the argument.
   { name: 'q not a Float32Array', args: call({}, new Float64Array(q.length)), error: TypeError, message: /Float32Array for q but received Float64Array\(96\)/ },
   { name: 'k a plain array', args: call({}, q, Array.from(k)), error: TypeError, message: /for k but received Array/ },
-  { name: 'v undefined', args: call({}, q, k, undefined), error: TypeError, message: /for v but received undefined/ },
+  { name: 'v undefined', args: () => [q, k, undefined, opts({})], error: TypeError, message: /for v but received undefined/ },
   { name: 'options not an object', args: () => [q, k, v, 7 as never], error: TypeError, message: /an object for options/ },
   { name: 'unknown option (typo)', args: call({ casual: true }), error: TypeError, message: /Unknown option 'casual'.*did you mean 'causal'/ },
   { name: 'heads missing', args: without('heads'), error: TypeError, message: /options\.heads but received undefined/ },
@@ -84,9 +84,10 @@ const badCalls: BadCall[] = [
 describe.each(runners)('errors [$name]', (runner) => {
   test.each(badCalls)('$name', ({ args, error, message }) => {
     const [qq, kk, vv, o] = args();
-    const out = o.out instanceof Float32Array ? o.out : new Float32Array(B * H * Sq * Dv);
+    const isObject = typeof o === 'object' && o !== null;
+    const out = isObject && o.out instanceof Float32Array ? o.out : new Float32Array(B * H * Sq * Dv);
     out.fill(SENTINEL);
-    const withOut = o.out === undefined && !('out' in o) ? { ...o, out } : o;
+    const withOut = isObject && !('out' in o) ? { ...o, out } : o;
     let thrown: unknown;
     try {
       runner.sdpa(qq as Float32Array, kk as Float32Array, vv as Float32Array, withOut);

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+//
+// The test oracle: scaled dot-product attention in float64, written for clarity and independently
+// of lib/ (it shares no code with it). It takes the PUBLIC arguments of DESIGN.md's
+// scaledDotProductAttention, resolves the defaults and the causal alignment itself, builds the full
+// score matrix of each (b, h), and runs a 3-pass softmax (max, sum of exp, normalize).
+//
+// Also: a seeded PRNG (mulberry32 + Box-Muller), randn() views with a nonzero byteOffset, and
+// allclose() that reports maxAbs / maxRel / first bad index.
+
+export type Causal = boolean | 'bottom-right' | 'top-left';
+
+export interface RefOptions {
+  batch?: number;
+  heads: number;
+  kvHeads?: number;
+  seqQ: number;
+  seqK?: number;
+  headDim: number;
+  valueDim?: number;
+  layout?: 'bhsd' | 'bshd';
+  scale?: number;
+  softcap?: number;
+  causal?: Causal;
+  queryOffset?: number | Int32Array;
+  mask?: { data: Float32Array | Uint8Array; dims: number[] };
+  kvLengths?: Int32Array;
+  // Output options of the public API are accepted (and ignored) so a case's options can be passed as is.
+  out?: unknown;
+  weights?: unknown;
+  scores?: unknown;
+}
+
+export interface RefResult {
+  /** Same layout as q (with Dv instead of D). */
+  out: Float64Array;
+  /** [B, H, Sq, Sk] probabilities. */
+  weights: Float64Array;
+  /** [B, H, Sq, Sk] what enters the softmax; -Infinity where blocked. */
+  scores: Float64Array;
+}
+
+export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array, opts: RefOptions): RefResult {
+  const B = opts.batch ?? 1;
+  const H = opts.heads;
+  const Hkv = opts.kvHeads ?? H;
+  const Sq = opts.seqQ;
+  const Sk = opts.seqK ?? Sq;
+  const D = opts.headDim;
+  const Dv = opts.valueDim ?? D;
+  const layout = opts.layout ?? 'bhsd';
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const softcap = opts.softcap ?? 0;
+  const G = H / Hkv;
+
+  // Element index of [b, head, pos, x] in a tensor with `heads` heads, `seq` rows and `width` columns.
+  const at = (heads: number, seq: number, width: number, b: number, head: number, pos: number, x: number): number =>
+    layout === 'bhsd'
+      ? ((b * heads + head) * seq + pos) * width + x
+      : ((b * seq + pos) * heads + head) * width + x;
+
+  // Causal offset per batch (null = not causal).
+  const validKeys = (b: number): number => (opts.kvLengths ? opts.kvLengths[b]! : Sk);
+  const causalOffset = (b: number): number | null => {
+    if (opts.queryOffset !== undefined) {
+      return typeof opts.queryOffset === 'number' ? opts.queryOffset : opts.queryOffset[b]!;
+    }
+    const c = opts.causal ?? false;
+    if (c === false) return null;
+    if (c === 'top-left') return 0;
+    return validKeys(b) - Sq; // true or 'bottom-right'
+  };
+
+  // Mask lookup with NumPy broadcasting: dims right-aligned against [B, H, Sq, Sk], a dim of 1
+  // repeats. Strides of the mask as stored, 0 where it is broadcast.
+  const mask = opts.mask;
+  const mdims = mask ? [...Array(4 - mask.dims.length).fill(1), ...mask.dims] as number[] : [1, 1, 1, 1];
+  const mstrides = [0, 0, 0, 0];
+  for (let a = 3, st = 1; a >= 0; a--) {
+    mstrides[a] = mdims[a] === 1 ? 0 : st;
+    st *= mdims[a]!;
+  }
+  const maskAt = (b: number, h: number, i: number, j: number): number | null =>
+    mask ? mask.data[b * mstrides[0]! + h * mstrides[1]! + i * mstrides[2]! + j * mstrides[3]!]! : null;
+
+  const out = new Float64Array(B * H * Sq * Dv);
+  const weights = new Float64Array(B * H * Sq * Sk);
+  const scores = new Float64Array(B * H * Sq * Sk);
+
+  for (let b = 0; b < B; b++) {
+    const off = causalOffset(b);
+    const L = validKeys(b);
+    for (let h = 0; h < H; h++) {
+      const hk = Math.floor(h / G);
+      for (let i = 0; i < Sq; i++) {
+        const row = ((b * H + h) * Sq + i) * Sk;
+
+        // Pass 0: the scores row.
+        for (let j = 0; j < Sk; j++) {
+          let blocked = j >= L || (off !== null && j > off + i);
+          let s = 0;
+          for (let d = 0; d < D; d++) s += q[at(H, Sq, D, b, h, i, d)]! * k[at(Hkv, Sk, D, b, hk, j, d)]!;
+          s *= scale;
+          if (softcap > 0) s = softcap * Math.tanh(s / softcap);
+          const mv = maskAt(b, h, i, j);
+          if (mv !== null) {
+            if (mask!.data instanceof Uint8Array) {
+              if (mv === 0) blocked = true;
+            } else if (mv === -Infinity) {
+              blocked = true;
+            } else {
+              s += mv;
+            }
+          }
+          scores[row + j] = blocked ? -Infinity : s;
+        }
+
+        // Pass 1: max. Pass 2: sum of exp. Pass 3: normalize.
+        let max = -Infinity;
+        for (let j = 0; j < Sk; j++) max = Math.max(max, scores[row + j]!);
+        if (max === -Infinity) continue; // every key blocked: zeros in weights and out
+        let sum = 0;
+        for (let j = 0; j < Sk; j++) sum += Math.exp(scores[row + j]! - max);
+        for (let j = 0; j < Sk; j++) weights[row + j] = Math.exp(scores[row + j]! - max) / sum;
+
+        // out = weights . V
+        for (let x = 0; x < Dv; x++) {
+          let o = 0;
+          for (let j = 0; j < Sk; j++) {
+            const w = weights[row + j]!;
+            if (w !== 0) o += w * v[at(Hkv, Sk, Dv, b, hk, j, x)]!;
+          }
+          out[at(H, Sq, Dv, b, h, i, x)] = o;
+        }
+      }
+    }
+  }
+  return { out, weights, scores };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded random numbers
+
+export type Rng = () => number;
+
+/** mulberry32: a small seeded PRNG giving uniform numbers in [0, 1). */
+export function makeRng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One standard normal sample (Box-Muller). */
+export function normal(rng: Rng): number {
+  const u = 1 - rng(); // (0, 1]
+  const w = rng();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * w);
+}
+
+/** Integer in [lo, hi]. */
+export function randInt(rng: Rng, lo: number, hi: number): number {
+  return lo + Math.floor(rng() * (hi - lo + 1));
+}
+
+/** Pick one element. */
+export function pick<T>(rng: Rng, xs: readonly T[]): T {
+  return xs[Math.floor(rng() * xs.length)]!;
+}
+
+/**
+ * n N(0,1) floats. With offsetElems > 0 the result is a subarray view of a larger buffer, starting
+ * offsetElems elements in (nonzero byteOffset), with garbage before and after it.
+ */
+export function randn(rng: Rng, n: number, offsetElems = 0): Float32Array {
+  const pad = offsetElems > 0 ? 3 : 0;
+  const buf = new Float32Array(offsetElems + n + pad);
+  for (let i = 0; i < buf.length; i++) buf[i] = normal(rng);
+  return offsetElems > 0 ? buf.subarray(offsetElems, offsetElems + n) : buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparison
+
+export interface CloseResult {
+  ok: boolean;
+  /** Largest |got - want| over finite pairs (Infinity if an infinity or NaN mismatched). */
+  maxAbs: number;
+  /** Largest |got - want| / |want| over finite pairs with want != 0. */
+  maxRel: number;
+  /** First index failing |got - want| <= atol + rtol*|want|, or -1. */
+  index: number;
+}
+
+/** Elementwise |got - want| <= atol + rtol*|want|; equal infinities match, NaN never does. */
+export function allclose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  { atol = 1e-5, rtol = 1e-4 }: { atol?: number; rtol?: number } = {},
+): CloseResult {
+  let maxAbs = 0;
+  let maxRel = 0;
+  let index = -1;
+  if (got.length !== want.length) return { ok: false, maxAbs: Infinity, maxRel: Infinity, index: 0 };
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!;
+    const w = want[i]!;
+    if (g === w) continue; // includes -Infinity == -Infinity
+    const diff = Math.abs(g - w);
+    if (!Number.isFinite(diff)) {
+      maxAbs = Infinity;
+      maxRel = Infinity;
+      if (index < 0) index = i;
+      continue;
+    }
+    if (diff > maxAbs) maxAbs = diff;
+    if (w !== 0 && diff / Math.abs(w) > maxRel) maxRel = diff / Math.abs(w);
+    if (diff > atol + rtol * Math.abs(w) && index < 0) index = i;
+  }
+  return { ok: index < 0, maxAbs, maxRel, index };
+}
