@@ -37,7 +37,10 @@
         "native/sdpa_binding.cc",
         "native/attention.cc",
         "native/dispatch.cc",
-        "native/kernels/scalar.cc"
+        "native/kernels/scalar.cc",
+        "native/gemm.cc",
+        "native/gemm_binding.cc",
+        "native/kernels/gemm_scalar.cc"
       ],
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["qkv_kernels_avx2"] }],
@@ -50,7 +53,7 @@
       "targets": [{
         "target_name": "qkv_kernels_avx2",
         "type": "static_library",
-        "sources": ["native/kernels/avx2.cc"],
+        "sources": ["native/kernels/avx2.cc", "native/kernels/gemm_avx2.cc"],
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-fPIC"],
         "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
         "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
@@ -60,7 +63,7 @@
       "targets": [{
         "target_name": "qkv_kernels_neon",
         "type": "static_library",
-        "sources": ["native/kernels/neon.cc"],
+        "sources": ["native/kernels/neon.cc", "native/kernels/gemm_neon.cc"],
         "cflags_cc": ["-fPIC"]
       }]
     }]

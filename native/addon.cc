@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bestSimd", Napi::Function::New(env, BestSimd, "bestSimd"));
   exports.Set("_setSimd", Napi::Function::New(env, SetSimd, "_setSimd"));
   qkv::InitSdpa(env, exports);
+  qkv::InitGemm(env, exports);
   return exports;
 }
 

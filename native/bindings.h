@@ -6,5 +6,6 @@
 namespace qkv {
 
 void InitSdpa(Napi::Env env, Napi::Object exports);
+void InitGemm(Napi::Env env, Napi::Object exports);
 
 }  // namespace qkv

@@ -1,0 +1,55 @@
+// AVX2 + FMA kernels: kernels/vec.h instantiated on 8-float vectors. This file alone is compiled
+// with -mavx2 -mfma -mf16c (binding.gyp target qkv_kernels_avx2) and exports nothing but the
+// table; native/dispatch.cc hands it out only after cpuid + xgetbv say the CPU and OS support it.
+#include <immintrin.h>
+
+#include "kernels/vec.h"
+
+namespace qkv {
+namespace {
+
+struct V {
+  using T = __m256;
+  using M = __m256;
+  static constexpr int W = 8;
+  // 6 x 2 = 12 accumulators + 2 loads + 1 broadcast fit the 16 ymm registers.
+  static constexpr int kR = 6, kC = 2;
+  // Measured on a Sapphire Rapids core (B=1 H=8 Sq=Sk=4096 D=Dv=64): Br in 48..96 and Bc in
+  // 48..96 all land at 76-81 GFLOP/s (run-to-run noise is about 4%); Br or Bc of 32, or of 128
+  // and more, lose 5-10% (more per-block overhead, or the working set Qt + St + O + V_blk
+  // leaves L1/L2). 64 x 64 keeps whole GQA groups of up to 64 heads in one tile.
+  static constexpr int kBr = 64, kBc = 64;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T set1(float x) { return _mm256_set1_ps(x); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T x) { _mm256_storeu_ps(p, x); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm256_div_ps(a, b); }
+  static T fmadd(T acc, T x, T y) { return _mm256_fmadd_ps(x, y, acc); }
+  static T max(T a, T b) { return _mm256_max_ps(a, b); }  // NaN in either -> b
+  static T min(T a, T b) { return _mm256_min_ps(a, b); }
+  static M eq(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+  static M lt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static T select(M m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
+  static T abs(T x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static T copysign(T mag, T sgn) {
+    const T s = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(s, mag), _mm256_and_ps(s, sgn));
+  }
+  static T round(T x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // 2^n for integral n in [-126, 127], straight into the exponent bits.
+  static T pow2i(T n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  }
+  static T exp(T x) { return ExpCephes<V>(x); }
+  static T tanh(T x) { return TanhCephes<V>(x); }
+};
+
+}  // namespace
+
+extern const KernelTable kKernelsAvx2 = {"avx2", V::kBr, &WorkspaceFloats<V>, &AttendTile<V>};
+
+}  // namespace qkv

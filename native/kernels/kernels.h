@@ -1,0 +1,60 @@
+// The ISA kernels behind one table: native/attention.cc cuts a call into tiles, native/dispatch.cc
+// picks the table, and each kernels/*.cc fills one table from the bodies in kernels/vec.h.
+//
+// This header is included by baseline and by -mavx2 translation units alike, so it must stay free
+// of inline functions with external linkage (see kernels/vec.h on weak symbols): plain structs and
+// extern tables only. It deliberately does not include attention.h for the same reason.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qkv {
+
+// One query row of a tile: query (b, h, i) with its own pointers into the call's tensors.
+struct TileRow {
+  const float* q;     // (D)
+  float* out;         // (Dv)
+  const void* mask;   // mask element (b, h, i, 0): float or uint8 per AttnTile::mask_kind; or null
+  float* scores;      // (Sk) row that receives the pre-softmax scores, or null. When only weights
+                      // are asked for, this is the weights row itself, used as scratch.
+  float* weights;     // (Sk) probabilities, or null
+  int64_t key_end;    // keys [key_end, Sk) are blocked (causal / kv_lengths); 0 <= key_end <= Sk
+};
+
+// A tile: up to KernelTable::tile_rows query rows that all read the same keys and values (one
+// batch b and kv head hk; with GQA the rows mix the query heads of that group).
+// Rows must be ordered by key_end, nondecreasing: the kernel relies on it to skip key blocks
+// (a block past every row's key_end is never visited) and to block keys with one prefix per key.
+struct AttnTile {
+  const float* k;        // key j at k + j * k_stride, (D) contiguous
+  int64_t k_stride;
+  const float* v;        // value j at v + j * v_stride, (Dv) contiguous
+  int64_t v_stride;
+  int64_t D, Dv, Sk;
+  float scale;
+  float softcap;         // 0 = off
+  int32_t mask_kind;     // a qkv::MaskKind value: 0 none, 1 float (added, -inf blocks), 2 uint8 (0 blocks)
+  int64_t mask_stride;   // element stride of the mask over keys (0 = broadcast)
+  int64_t n_rows;        // 1 <= n_rows <= KernelTable::tile_rows
+  const TileRow* rows;
+};
+
+struct KernelTable {
+  const char* name;      // "scalar" | "avx2" | "neon"
+  int32_t tile_rows;     // Br: the most query rows one tile may hold
+  // Workspace one tile needs, in floats (the caller provides it 64-byte aligned, per worker).
+  size_t (*workspace_floats)(int64_t D, int64_t Dv);
+  // Computes out (and scores / weights when the rows ask for them) for every row of the tile.
+  void (*attend_tile)(const AttnTile& tile, float* workspace);
+};
+
+extern const KernelTable kKernelsScalar;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const KernelTable kKernelsAvx2;
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+extern const KernelTable kKernelsNeon;
+#endif
+
+}  // namespace qkv

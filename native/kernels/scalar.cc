@@ -1,0 +1,41 @@
+// Scalar kernels: the reference instantiation of kernels/vec.h, one float per "vector", no
+// intrinsics. Runs on any CPU (compiled for the baseline ISA) and must be right for every shape;
+// the SIMD tables are tested against the same float64 reference.
+#include <cmath>
+
+#include "kernels/vec.h"
+
+namespace qkv {
+namespace {
+
+struct V {
+  using T = float;
+  using M = bool;
+  static constexpr int W = 1;
+  static constexpr int kR = 4, kC = 2;     // 4 keys (or rows) x 2 floats: 8 independent sums
+  static constexpr int kBr = 32, kBc = 64;
+  static T zero() { return 0.0f; }
+  static T set1(float x) { return x; }
+  static T load(const float* p) { return *p; }
+  static void store(float* p, T x) { *p = x; }
+  static T add(T a, T b) { return a + b; }
+  static T sub(T a, T b) { return a - b; }
+  static T mul(T a, T b) { return a * b; }
+  static T div(T a, T b) { return a / b; }
+  static T fmadd(T acc, T x, T y) { return acc + x * y; }
+  static T max(T a, T b) { return a > b ? a : b; }  // NaN in either -> b, as on x86
+  static T min(T a, T b) { return a < b ? a : b; }
+  static M eq(T a, T b) { return a == b; }
+  static M lt(T a, T b) { return a < b; }
+  static T select(M m, T a, T b) { return m ? a : b; }
+  static T abs(T x) { return std::fabs(x); }
+  static T copysign(T mag, T sgn) { return std::copysign(mag, sgn); }
+  static T exp(T x) { return std::exp(x); }
+  static T tanh(T x) { return std::tanh(x); }
+};
+
+}  // namespace
+
+extern const KernelTable kKernelsScalar = {"scalar", V::kBr, &WorkspaceFloats<V>, &AttendTile<V>};
+
+}  // namespace qkv

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MIT
+//
+// Standalone harness for the packed SGEMM (native/gemm.*, native/kernels/gemm_*.cc); no Node.
+//   gemm_test            correctness: random M, N, K in [1, 300] plus larger shapes, both weight
+//                        layouts, with and without bias, strided x / y, every ISA this CPU runs,
+//                        against a float64 reference. Ends with "N passed, N failed".
+//   gemm_test --bench    GFLOP/s at M = N = K = 512, 1024, 2048 per ISA (median of several runs)
+//                        and the FMA peak of one core (x86-64: 12 independent chains of 8-float FMAs).
+//
+// Tolerance, per element: |y - ref| <= (2 + 2 sqrt(K)) * u * S + 1e-30, with u = 2^-24 and
+// S = sum_k |x_ik| |B_kj| + |bias_j|. Every fp32 product and addition errs by at most u times a
+// value bounded by S; the K addition errors are independent-ish, so their sum grows like
+// sqrt(K) u S (the deterministic worst case is K u S). 2 sqrt(K) is several standard deviations
+// of that random walk, and S bounds every partial sum, so a correct kernel passes with a wide
+// margin while an indexing bug (a missing or wrong term, typically ~ S / sqrt(K)) fails.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels/gemm_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// The harness links no dispatch.cc: this stub stands in for qkv::SimdName(), so GemmPacked()'s
+// table selection (GemmKernels()) is exercised by switching g_simd.
+static const char* g_simd = "scalar";
+namespace qkv {
+const char* SimdName() { return g_simd; }
+}  // namespace qkv
+
+namespace {
+
+using qkv::GemmKernelTable;
+
+std::vector<const GemmKernelTable*> AvailableTables() {
+  std::vector<const GemmKernelTable*> t{&qkv::kGemmScalar};
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) t.push_back(&qkv::kGemmAvx2);
+#endif
+#if defined(__aarch64__)
+  t.push_back(&qkv::kGemmNeon);
+#endif
+  return t;
+}
+
+struct Case {
+  int64_t M, N, K, lda, ldc;
+  bool out_in, bias;
+};
+
+// B[k, j] of the weight, whatever the layout.
+inline float WeightAt(const std::vector<float>& w, bool out_in, int64_t N, int64_t K, int64_t k, int64_t j) {
+  return out_in ? w[j * K + k] : w[k * N + j];
+}
+
+int failures = 0, passes = 0;
+
+void RunCase(const Case& c, uint32_t seed, const std::vector<const GemmKernelTable*>& tables) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(c.M * c.lda), w(c.N * c.K), bias(c.N);
+  for (auto& v : x) v = nd(rng);
+  for (auto& v : w) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
+  const float* bias_p = c.bias ? bias.data() : nullptr;
+
+  // float64 reference and the per-element scale S.
+  std::vector<double> ref(c.M * c.N), scale(c.M * c.N);
+  std::vector<double> bt(c.K * c.N);  // B[k, j] as double, k-major for a contiguous inner loop
+  for (int64_t k = 0; k < c.K; ++k) {
+    for (int64_t j = 0; j < c.N; ++j) bt[k * c.N + j] = WeightAt(w, c.out_in, c.N, c.K, k, j);
+  }
+  for (int64_t i = 0; i < c.M; ++i) {
+    double* r = &ref[i * c.N];
+    double* s = &scale[i * c.N];
+    for (int64_t j = 0; j < c.N; ++j) {
+      r[j] = c.bias ? bias[j] : 0.0;
+      s[j] = c.bias ? std::fabs(bias[j]) : 0.0;
+    }
+    for (int64_t k = 0; k < c.K; ++k) {
+      const double a = x[i * c.lda + k];
+      const double* b = &bt[k * c.N];
+      for (int64_t j = 0; j < c.N; ++j) {
+        r[j] += a * b[j];
+        s[j] += std::fabs(a * b[j]);
+      }
+    }
+  }
+
+  std::vector<float> packed(qkv::PackedWeightFloats(c.N, c.K), -7.0f);
+  qkv::PackWeight(w.data(), c.out_in, c.N, c.K, packed.data());
+  const bool header_ok = qkv::PackedWeightMatches(packed.data(), c.N, c.K) &&
+                         !qkv::PackedWeightMatches(packed.data(), c.N + 1, c.K) &&
+                         !qkv::PackedWeightMatches(packed.data(), c.N, c.K + 1);
+
+  const double u = std::ldexp(1.0, -24);
+  const double factor = (2.0 + 2.0 * std::sqrt(static_cast<double>(c.K))) * u;
+  const float kSentinel = 1234.5f;
+  // The packed weight copied one float further on: its panels lose their 64-byte alignment (as after
+  // a copy in JS), which must change nothing but speed.
+  std::vector<float> shifted(packed.size() + 1);
+  std::copy(packed.begin(), packed.end(), shifted.begin() + 1);
+  const char* kVariant[3] = {"", "(dispatch)", "(copied)"};
+  for (const GemmKernelTable* t : tables) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::vector<float> y(c.M * c.ldc, kSentinel);
+      if (variant == 1) {
+        g_simd = t->name;
+        qkv::GemmPacked(x.data(), c.M, c.K, c.lda, packed.data(), c.N, bias_p, y.data(), c.ldc);
+      } else {
+        const float* p = variant == 0 ? packed.data() : shifted.data() + 1;
+        qkv::GemmPackedWith(*t, x.data(), c.M, c.K, c.lda, p, c.N, bias_p, y.data(), c.ldc);
+      }
+      double worst = 0.0;  // max err / tol
+      int64_t bad = -1;
+      bool pad_ok = true;
+      for (int64_t i = 0; i < c.M; ++i) {
+        for (int64_t j = 0; j < c.ldc; ++j) {
+          const float got = y[i * c.ldc + j];
+          if (j >= c.N) {
+            if (got != kSentinel) pad_ok = false;
+            continue;
+          }
+          const double err = std::fabs(got - ref[i * c.N + j]);
+          const double tol = factor * scale[i * c.N + j] + 1e-30;
+          const double ratio = std::isfinite(got) ? err / tol : INFINITY;
+          if (ratio > worst) worst = ratio;
+          if (!(ratio <= 1.0) && bad < 0) bad = i * c.N + j;
+        }
+      }
+      const bool ok = bad < 0 && pad_ok && header_ok;
+      (ok ? passes : failures)++;
+      if (!ok) {
+        std::printf("FAIL %-6s%s M=%lld N=%lld K=%lld lda=%lld ldc=%lld %s bias=%d: worst err/tol=%.3g first bad=%lld "
+                    "pad_ok=%d header_ok=%d\n",
+                    t->name, kVariant[variant], (long long)c.M, (long long)c.N, (long long)c.K,
+                    (long long)c.lda, (long long)c.ldc, c.out_in ? "out-in" : "in-out", c.bias, worst,
+                    (long long)bad, pad_ok, header_ok);
+      }
+    }
+  }
+}
+
+int RunTests(bool quick) {
+  const auto tables = AvailableTables();
+  std::printf("ISAs:");
+  for (auto* t : tables) std::printf(" %s(%dx%d)", t->name, t->mr, t->nr);
+  std::printf("\n");
+  std::mt19937 rng(20250);
+  auto dim = [&](int64_t hi) {
+    // Half the draws small (edges of MR / NR), half anywhere in [1, hi].
+    std::uniform_int_distribution<int64_t> small(1, 40), any(1, hi);
+    return rng() % 2 ? small(rng) : any(rng);
+  };
+  std::vector<Case> cases;
+  const int n_random = quick ? 60 : 400;
+  for (int n = 0; n < n_random; ++n) {
+    Case c{};
+    c.M = dim(300);
+    c.N = dim(300);
+    c.K = dim(300);
+    c.lda = c.K + (rng() % 4 == 0 ? rng() % 5 + 1 : 0);
+    c.ldc = c.N + (rng() % 4 == 0 ? rng() % 5 + 1 : 0);
+    c.out_in = rng() % 2;
+    c.bias = rng() % 2;
+    cases.push_back(c);
+  }
+  // Every MR / NR remainder on tiny shapes, and shapes crossing the KC / MC / NC block edges.
+  for (int64_t m = 1; m <= 9; ++m) {
+    for (int64_t n = 1; n <= 33; n += 4) cases.push_back({m, n, m + n, m + n, n, (m + n) % 2 == 0, m % 2 == 1});
+  }
+  const std::vector<Case> big = {
+      {1, 1, 1, 1, 1, true, true},           {1, 4096, 512, 512, 4096, true, true},
+      {7, 1000, 4097, 4097, 1003, false, true}, {300, 2100, 257, 257, 2100, true, false},
+      {145, 2065, 513, 520, 2070, false, true}, {433, 77, 1031, 1031, 77, true, true},
+  };
+  for (const Case& c : big) {
+    if (!quick || c.M * c.N * c.K < 20'000'000) cases.push_back(c);
+  }
+  if (!quick) cases.push_back({1024, 1024, 1024, 1024, 1024, true, true});
+  for (size_t i = 0; i < cases.size(); ++i) RunCase(cases[i], static_cast<uint32_t>(1000 + i), tables);
+  std::printf("%d passed, %d failed\n", passes, failures);
+  return failures == 0 ? 0 : 1;
+}
+
+// ---- benchmark ----
+
+double NowSec() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+#if defined(__x86_64__)
+// FMA throughput: 12 independent chains of 8-float FMAs (more chains than FMA latency x ports,
+// 4 x 2 = 8, so the loop is throughput-bound). 12 * 16 flops per iteration.
+__attribute__((target("avx2,fma"), noinline)) double FmaPeakGflops() {
+  double best = 0.0;
+  for (int rep = 0; rep < 5; ++rep) {
+    __m256 acc[12];
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(0.001f * static_cast<float>(i));
+    const __m256 m = _mm256_set1_ps(0.9999999f), a = _mm256_set1_ps(1e-7f);
+    const int64_t iters = 50'000'000;
+    const double t0 = NowSec();
+    for (int64_t it = 0; it < iters; ++it) {
+      for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
+      __asm__ volatile("" : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]), "+x"(acc[4]), "+x"(acc[5]),
+                       "+x"(acc[6]), "+x"(acc[7]), "+x"(acc[8]), "+x"(acc[9]), "+x"(acc[10]), "+x"(acc[11]));
+    }
+    const double dt = NowSec() - t0;
+    float sink[8];
+    __m256 s = acc[0];
+    for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+    _mm256_storeu_ps(sink, s);
+    if (sink[0] == 12345.0f) std::printf(" ");
+    best = std::max(best, 12.0 * 16.0 * static_cast<double>(iters) / dt * 1e-9);
+  }
+  return best;
+}
+#endif
+
+int RunBench(const char* only) {
+  auto tables = AvailableTables();
+  if (only) {
+    tables.erase(std::remove_if(tables.begin(), tables.end(),
+                                [&](const GemmKernelTable* t) { return std::strcmp(t->name, only) != 0; }),
+                 tables.end());
+  }
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    std::printf("FMA peak (1 core, 12 chains x 8-float FMA): %.1f GFLOP/s\n", FmaPeakGflops());
+  }
+#endif
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  // Buffers at a chosen offset from a 64-byte boundary (GEMM_BENCH_OFFSET floats, default 4 = 16 bytes:
+  // what malloc / V8's ArrayBuffer allocator usually give), so the timing matches what Node sees.
+  const char* off_env = std::getenv("GEMM_BENCH_OFFSET");
+  const int64_t off = off_env ? std::atoi(off_env) : 4;
+  std::printf("buffers at 64-byte boundary + %lld floats\n", (long long)off);
+  for (int64_t n : {512, 1024, 2048}) {
+    std::vector<float> xs(n * n + 32), ws(n * n), bias(n), ys(n * n + 32);
+    std::vector<float> ps(qkv::PackedWeightFloats(n, n) + 32);
+    auto at = [&](std::vector<float>& v) {
+      const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+      return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63}) + off;
+    };
+    float *x = at(xs), *y = at(ys), *packed = at(ps);
+    const float* w = ws.data();
+    for (int64_t i = 0; i < n * n; ++i) x[i] = nd(rng);
+    for (auto& v : ws) v = nd(rng);
+    for (auto& v : bias) v = nd(rng);
+    qkv::PackWeight(w, true, n, n, packed);
+    const double flops = 2.0 * n * n * n;
+    for (const GemmKernelTable* t : tables) {
+      const int runs = n <= 512 ? 15 : (n <= 1024 ? 7 : 3);
+      const int reps = std::strcmp(t->name, "scalar") == 0 && n >= 1024 ? 1 : (n <= 512 ? 4 : 1);
+      std::vector<double> times;
+      qkv::GemmPackedWith(*t, x, n, n, n, packed, n, bias.data(), y, n);  // warm up
+      for (int r = 0; r < runs; ++r) {
+        const double t0 = NowSec();
+        for (int k = 0; k < reps; ++k) {
+          qkv::GemmPackedWith(*t, x, n, n, n, packed, n, bias.data(), y, n);
+        }
+        times.push_back((NowSec() - t0) / reps);
+      }
+      const double med = Median(times);
+      std::printf("M=N=K=%-5lld %-6s median %8.3f ms  %6.1f GFLOP/s  (best %.1f)\n", (long long)n, t->name,
+                  med * 1e3, flops / med * 1e-9, flops / *std::min_element(times.begin(), times.end()) * 1e-9);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool bench = false, quick = false;
+  const char* only = nullptr;  // --only avx2: benchmark one ISA
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+    if (std::strcmp(argv[i], "--bench") == 0) bench = true;
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+  }
+  return bench ? RunBench(only) : RunTests(quick);
+}
