@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+//
+// Packed SGEMM driver (GotoBLAS / BLIS loop nest); baseline x86-64 code, no intrinsics. The ISA
+// lives in the micro-kernel table (native/kernels/gemm_*.cc).
+//
+//   y[M, N] = x[M, K] . B[K, N] + bias[N]        B = W^T ('out-in') or W ('in-out'), packed once
+//
+// Loop nest (one work item = one MC x NC block of y; items are independent, so a thread pool can
+// hand them out as they are; the K loop stays inside an item because it accumulates into y):
+//   for jc in N step NC:                       work items: (ic, jc)
+//     for ic in M step MC:
+//       for pc in K step KC:                   first pc writes y = acc + bias, later ones add
+//         pack x[ic:ic+MC, pc:pc+KC] -> MR-row micro-panels (thread-local buffer, ~L2)
+//         for jr in jc..jc+NC step NR:         B micro-panel (KC x NR, from the packed weight) ~L1
+//           for ir in 0..MC step MR:           A micro-panel streams from L2
+//             micro(KC, A_ir, B_jr, y tile)
+// Sizes for 48 KiB L1d / 2 MiB L2 (tuned on Sapphire Rapids with test/native/gemm_run.sh --bench):
+// a KC x NR B slice is 32 KiB at KC = 512 (L1), an MC x KC A block 384 KiB at MC = 192 (L2), and
+// the KC x NC B block of one item 2 MiB at NC = 1024.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "dispatch.h"
+#include "kernels/gemm_kernels.h"
+
+namespace qkv {
+
+namespace {
+
+#ifndef QKV_GEMM_KC
+#define QKV_GEMM_KC 512
+#endif
+#ifndef QKV_GEMM_MC
+#define QKV_GEMM_MC 192
+#endif
+#ifndef QKV_GEMM_NC
+#define QKV_GEMM_NC 1024
+#endif
+
+constexpr int64_t kKC = QKV_GEMM_KC;  // depth of one packed A block / B slice
+constexpr int64_t kMC = QKV_GEMM_MC;  // rows of one packed A block (a multiple of every MR: 2, 6; 4 and 8 too)
+constexpr int64_t kNC = QKV_GEMM_NC;  // columns of one work item (a multiple of NR)
+static_assert(kNC % kGemmNR == 0, "NC must be a multiple of NR");
+static_assert(kMC % 24 == 0, "MC must be a multiple of every MR");
+
+constexpr float kMagic = 29537.0f;  // "this is a qkv packed weight"; exact in float
+constexpr float kVersion = 1.0f;
+
+int64_t Panels(int64_t N) { return (N + kGemmNR - 1) / kGemmNR; }
+
+// Packs rows [i0, i0 + mc) and columns [k0, k0 + kc) of x into micro-panels of mr rows:
+// a[(ir / mr) * kc * mr + p * mr + r] = x[i0 + ir + r, k0 + p], rows past mc are zero.
+void PackA(const float* x, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float* a) {
+  for (int64_t ir = 0; ir < mc; ir += mr) {
+    const int64_t rows = std::min<int64_t>(mr, mc - ir);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = x + (i0 + ir + r) * lda + k0;
+      float* dst = a + r;
+      for (int64_t p = 0; p < kc; ++p) dst[p * mr] = src[p];
+    }
+    for (int64_t r = rows; r < mr; ++r) {
+      for (int64_t p = 0; p < kc; ++p) a[p * mr + r] = 0.0f;
+    }
+    a += kc * mr;
+  }
+}
+
+// The A-block workspace of this thread, grown on demand (kMC x kKC floats at most), 64-byte aligned.
+float* Workspace(int64_t floats) {
+  thread_local std::unique_ptr<float[]> buf;
+  thread_local float* aligned = nullptr;
+  thread_local int64_t size = 0;
+  if (size < floats) {
+    buf.reset();
+    buf.reset(new float[static_cast<size_t>(floats + 16)]);  // throws std::bad_alloc
+    const uintptr_t p = reinterpret_cast<uintptr_t>(buf.get());
+    aligned = reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
+    size = floats;
+  }
+  return aligned;
+}
+
+// One work item: y[i0:i0+mc, j0:j0+nc] over the whole of K.
+void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda, const float* panels,
+               int64_t N, const float* bias, float* y, int64_t ldc, int64_t i0, int64_t mc, int64_t j0,
+               int64_t nc, float* abuf) {
+  const int mr = kt.mr;
+  for (int64_t pc = 0; pc < K; pc += kKC) {
+    const int64_t kc = std::min(kKC, K - pc);
+    const int accumulate = pc > 0;
+    PackA(x, lda, i0, mc, pc, kc, mr, abuf);
+    for (int64_t jr = j0; jr < j0 + nc; jr += kGemmNR) {
+      const int64_t nr = std::min<int64_t>(kGemmNR, N - jr);
+      const float* b = panels + (jr / kGemmNR) * K * kGemmNR + pc * kGemmNR;
+      const float* bias_j = bias ? bias + jr : nullptr;
+      for (int64_t ir = 0; ir < mc; ir += mr) {
+        const int64_t rows = std::min<int64_t>(mr, mc - ir);
+        kt.micro(kc, abuf + ir * kc, b, y + (i0 + ir) * ldc + jr, ldc, rows, nr, bias_j, accumulate);
+      }
+    }
+  }
+}
+
+void WriteHalves(float* h, int64_t v) {
+  h[0] = static_cast<float>(v >> 16);
+  h[1] = static_cast<float>(v & 0xFFFF);
+}
+
+}  // namespace
+
+int64_t PackedWeightFloats(int64_t N, int64_t K) {
+  return kGemmHeaderFloats + kGemmAlignSlack + Panels(N) * kGemmNR * K;
+}
+
+// Panel jp, row p, column c: B[p, jp*NR + c] = w[(jp*NR + c) * K + p] ('out-in') or w[p * N + jp*NR + c].
+// The panels start at the first 64-byte boundary past the header (offset stored in the header), so
+// vector loads of B never split cache lines; a copy at another alignment still works, unaligned.
+void PackWeight(const float* w, bool out_in, int64_t N, int64_t K, float* packed) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(packed + kGemmHeaderFloats);
+  const int64_t offset = kGemmHeaderFloats + static_cast<int64_t>(((64 - first % 64) % 64) / sizeof(float));
+  std::fill(packed, packed + kGemmHeaderFloats + kGemmAlignSlack, 0.0f);
+  packed[0] = kMagic;
+  packed[1] = kVersion;
+  packed[2] = static_cast<float>(kGemmNR);
+  WriteHalves(packed + 3, N);
+  WriteHalves(packed + 5, K);
+  packed[7] = static_cast<float>(offset);
+  float* panels = packed + offset;
+  for (int64_t jp = 0; jp < Panels(N); ++jp) {
+    const int64_t j0 = jp * kGemmNR;
+    const int64_t cols = std::min<int64_t>(kGemmNR, N - j0);
+    float* dst = panels + jp * K * kGemmNR;
+    if (out_in) {
+      // Each W row (one output column) becomes a strided column of the panel.
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* src = w + (j0 + c) * K;
+        for (int64_t p = 0; p < K; ++p) dst[p * kGemmNR + c] = src[p];
+      }
+    } else {
+      for (int64_t p = 0; p < K; ++p) std::memcpy(dst + p * kGemmNR, w + p * N + j0, sizeof(float) * cols);
+    }
+    if (cols < kGemmNR) {
+      for (int64_t p = 0; p < K; ++p) std::fill(dst + p * kGemmNR + cols, dst + (p + 1) * kGemmNR, 0.0f);
+    }
+  }
+  // Slack after the panels (when the offset is below its maximum) stays zero.
+  float* end = packed + PackedWeightFloats(N, K);
+  std::fill(panels + Panels(N) * kGemmNR * K, end, 0.0f);
+}
+
+bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
+  float h[7];
+  h[0] = kMagic;
+  h[1] = kVersion;
+  h[2] = static_cast<float>(kGemmNR);
+  WriteHalves(h + 3, N);
+  WriteHalves(h + 5, K);
+  for (int i = 0; i < 7; ++i) {
+    if (!(packed[i] == h[i])) return false;
+  }
+  const float offset = packed[7];
+  return offset >= kGemmHeaderFloats && offset <= kGemmHeaderFloats + kGemmAlignSlack &&
+         offset == static_cast<float>(static_cast<int64_t>(offset));
+}
+
+void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, int64_t lda,
+                    const float* packed, int64_t N, const float* bias, float* y, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const float* panels = packed + static_cast<int64_t>(packed[7]);
+  if (K <= 0) {  // empty sum: y = bias (or 0)
+    for (int64_t i = 0; i < M; ++i) {
+      for (int64_t j = 0; j < N; ++j) y[i * ldc + j] = bias ? bias[j] : 0.0f;
+    }
+    return;
+  }
+  const int64_t mc_max = kMC / kt.mr * kt.mr;
+  float* abuf = Workspace(mc_max * std::min(kKC, K));
+  // Work items, M-blocks inner so one item's B columns stay warm for the next; a thread pool
+  // would split this double loop as it is.
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    const int64_t nc = std::min(kNC, N - jc);
+    for (int64_t ic = 0; ic < M; ic += mc_max) {
+      const int64_t mc = std::min(mc_max, M - ic);
+      GemmBlock(kt, x, K, lda, panels, N, bias, y, ldc, ic, mc, jc, nc, abuf);
+    }
+  }
+}
+
+void GemmPacked(const float* x, int64_t M, int64_t K, int64_t lda, const float* packed, int64_t N,
+                const float* bias, float* y, int64_t ldc) {
+  GemmPackedWith(GemmKernels(), x, M, K, lda, packed, N, bias, y, ldc);
+}
+
+const GemmKernelTable& GemmKernels() {
+  const char* name = SimdName();
+#if defined(__x86_64__) || defined(_M_X64)
+  if (std::strcmp(name, "avx2") == 0) return kGemmAvx2;
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+  if (std::strcmp(name, "neon") == 0) return kGemmNeon;
+#endif
+  return kGemmScalar;
+}
+
+}  // namespace qkv

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+//
+// Packed SGEMM for the projections: weights are packed once into NR-wide column panels, then
+// multiplied many times.
+//   y[M, N] = x[M, K] . W^T + bias    weightLayout 'out-in' (W is [N, K], PyTorch nn.Linear)
+//   y[M, N] = x[M, K] . W   + bias    weightLayout 'in-out' (W is [K, N], GPT-2 Conv1D)
+// x rows have stride lda (>= K), y rows stride ldc (>= N), so a projection can read from / write
+// into a wider buffer. bias [N] is optional and fused into the write-back. fp32 accumulation.
+// Plain C++ (no Napi): native/gemm_binding.cc is the N-API side.
+//
+// Packed buffer (PackedWeightFloats(N, K) floats):
+//   [0, 8)    header: magic, version, NR, N and K (each as two exact 16-bit halves), panel offset
+//   [8, off)  zero padding, off in [8, 24): the panels start on a 64-byte boundary of the memory
+//             PackWeight wrote (a copy elsewhere still computes correctly, just with unaligned loads)
+//   then ceil(N / NR) panels of K x NR floats: panel jp holds columns [jp*NR, jp*NR + NR) of B
+//   (B = W^T for 'out-in', W for 'in-out'), row p of the panel at offset p * NR; columns past N are 0.
+// NR is the same (16) for every ISA, so a buffer packed under avx2 also runs under scalar / neon.
+#pragma once
+
+#include <cstdint>
+
+namespace qkv {
+
+struct GemmKernelTable;
+
+constexpr int64_t kGemmHeaderFloats = 8;  // header floats before the alignment padding
+constexpr int64_t kGemmAlignSlack = 16;   // up to 15 floats of padding (+1 spare) to align the panels
+
+// Floats needed for a packed [N, K] weight, header included.
+int64_t PackedWeightFloats(int64_t N, int64_t K);
+
+// Packs w ('out-in': [N, K]; otherwise [K, N]) into `packed` (PackedWeightFloats(N, K) floats).
+void PackWeight(const float* w, bool out_in, int64_t N, int64_t K, float* packed);
+
+// True when `packed` (at least PackedWeightFloats(N, K) floats) carries a valid header for exactly N, K.
+bool PackedWeightMatches(const float* packed, int64_t N, int64_t K);
+
+// y[i, j] = sum_k x[i*lda + k] * B[k, j] + (bias ? bias[j] : 0), for i < M, j < N; y row stride ldc.
+// M, N, K >= 1; lda >= K; ldc >= N. `packed` must come from PackWeight(.., N, K, ..): its header (panel
+// offset) is trusted here, so check an untrusted buffer with PackedWeightMatches first (the binding does).
+// y must not overlap x, packed or bias. May throw std::bad_alloc (A-block workspace).
+void GemmPacked(const float* x, int64_t M, int64_t K, int64_t lda, const float* packed, int64_t N,
+                const float* bias, float* y, int64_t ldc);
+
+// Same with an explicit kernel table (tests and benchmarks compare ISAs with it).
+void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, int64_t lda,
+                    const float* packed, int64_t N, const float* bias, float* y, int64_t ldc);
+
+}  // namespace qkv

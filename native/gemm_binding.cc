@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+//
+// N-API side of the packed SGEMM (native/gemm.h). Positional arguments, every length checked here
+// before any memory is touched; outputs must not overlap inputs (RangeError, nothing written).
+//   gemmPackedLength(N, K) -> number                   floats a packed [N, K] weight needs
+//   gemmPack(w, outIn, N, K, packed) -> packed         w: Float32Array(N*K), [N, K] if outIn else [K, N]
+//   gemm(x, M, K, packed, N, bias, y) -> y             y[M, N] = x[M, K] . B + bias (bias null/undefined = none)
+// `packed` must be a gemmPack result for exactly this N and K (its header is checked: RangeError).
+#include <napi.h>
+
+#include <new>
+#include <string>
+
+#include "args.h"
+#include "bindings.h"
+#include "gemm.h"
+#include "kernels/gemm_kernels.h"
+
+namespace qkv {
+namespace {
+
+void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* fn) {
+  if (info.Length() < n) {
+    throw Napi::TypeError::New(info.Env(), "Expected " + std::to_string(n) + " arguments for " + fn +
+                                               " but received " + std::to_string(info.Length()));
+  }
+}
+
+// Floats in a packed [N, K] weight, with the same overflow guard as every other length.
+int64_t PackedLength(const Napi::Env& env, int64_t N, int64_t K) {
+  const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
+  const int64_t body = CheckedProduct(env, {panels, int64_t{kGemmNR}, K}, "packed");
+  const int64_t len = PackedWeightFloats(N, K);
+  if (len != body + kGemmHeaderFloats + kGemmAlignSlack) ThrowRange(env, "packed", "a consistent length", "other");
+  return len;
+}
+
+bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
+  return a != nullptr && b != nullptr && a < b + nb && b < a + na;
+}
+
+void ExpectDisjoint(const Napi::Env& env, const char* out_name, const float* out, int64_t n_out, const char* in_name,
+                    const float* in, int64_t n_in) {
+  if (Overlap(out, n_out, in, n_in)) {
+    ThrowRange(env, out_name, std::string("memory that does not overlap ") + in_name, "an overlapping view");
+  }
+}
+
+Napi::Value GemmPackedLength(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "gemmPackedLength");
+  const int64_t N = ExpectDim(info[0], "N");
+  const int64_t K = ExpectDim(info[1], "K");
+  return Napi::Number::New(info.Env(), static_cast<double>(PackedLength(info.Env(), N, K)));
+}
+
+Napi::Value GemmPack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExpectArgs(info, 5, "gemmPack");
+  if (!info[1].IsBoolean()) {
+    throw Napi::TypeError::New(env, "Expected a boolean for outIn but received " + Describe(info[1]));
+  }
+  const bool out_in = info[1].As<Napi::Boolean>().Value();
+  const int64_t N = ExpectDim(info[2], "N");
+  const int64_t K = ExpectDim(info[3], "K");
+  const int64_t w_len = CheckedProduct(env, {N, K}, "w");
+  const float* w = ExpectF32(info[0], "w", w_len);
+  const int64_t p_len = PackedLength(env, N, K);
+  float* packed = ExpectF32(info[4], "packed", p_len);
+  ExpectDisjoint(env, "packed", packed, p_len, "w", w, w_len);
+  PackWeight(w, out_in, N, K, packed);
+  return info[4];
+}
+
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExpectArgs(info, 7, "gemm");
+  const int64_t M = ExpectDim(info[1], "M");
+  const int64_t K = ExpectDim(info[2], "K");
+  const int64_t N = ExpectDim(info[4], "N");
+  const int64_t x_len = CheckedProduct(env, {M, K}, "x");
+  const int64_t y_len = CheckedProduct(env, {M, N}, "y");
+  const int64_t p_len = PackedLength(env, N, K);
+  const float* x = ExpectF32(info[0], "x", x_len);
+  const float* packed = ExpectF32(info[3], "packed", p_len);
+  if (!PackedWeightMatches(packed, N, K)) {
+    ThrowRange(env, "packed", "a weight packed by gemmPack for N = " + std::to_string(N) + ", K = " + std::to_string(K),
+               "a buffer with another header");
+  }
+  const float* bias = static_cast<const float*>(OptionalTyped(info[5], "bias", napi_float32_array, N));
+  float* y = ExpectF32(info[6], "y", y_len);
+  ExpectDisjoint(env, "y", y, y_len, "x", x, x_len);
+  ExpectDisjoint(env, "y", y, y_len, "packed", packed, p_len);
+  ExpectDisjoint(env, "y", y, y_len, "bias", bias, N);
+  try {
+    GemmPacked(x, M, K, K, packed, N, bias, y, N);
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "Could not allocate the GEMM workspace (out of memory)");
+  }
+  return info[6];
+}
+
+}  // namespace
+
+void InitGemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemmPackedLength", Napi::Function::New(env, GemmPackedLength, "gemmPackedLength"));
+  exports.Set("gemmPack", Napi::Function::New(env, GemmPack, "gemmPack"));
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+}
+
+}  // namespace qkv
