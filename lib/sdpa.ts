@@ -56,12 +56,11 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   const softcap = o.softcap === undefined ? 0 : expectFinite('options.softcap', o.softcap);
   if (softcap < 0) throw rangeError('options.softcap', 'a number >= 0 (0 = off)', softcap);
 
-  // Names the dims in the caller's layout, so a length message reads `B*Sq*H*D = ...` for 'bshd'.
-  const tensorDims = (heads: [string, number], seq: [string, number], width: [string, number]) =>
-    Object.fromEntries([['B', B], ...(layout === 'bhsd' ? [heads, seq] : [seq, heads]), width]) as Record<string, number>;
-  const qt = expectF32('q', q, tensorDims(['H', H], ['Sq', Sq], ['D', D]));
-  const kt = expectF32('k', k, tensorDims(['Hkv', Hkv], ['Sk', Sk], ['D', D]));
-  const vt = expectF32('v', v, tensorDims(['Hkv', Hkv], ['Sk', Sk], ['Dv', Dv]));
+  // Dims named in the caller's layout, so a length message reads `B*Sq*H*D = ...` for 'bshd'.
+  const bhsd = layout === 'bhsd';
+  const qt = expectF32('q', q, bhsd ? { B, H, Sq, D } : { B, Sq, H, D });
+  const kt = expectF32('k', k, bhsd ? { B, Hkv, Sk, D } : { B, Sk, Hkv, D });
+  const vt = expectF32('v', v, bhsd ? { B, Hkv, Sk, Dv } : { B, Sk, Hkv, Dv });
 
   const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
   const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, Sq, Sk);
@@ -83,7 +82,7 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     }
   }
 
-  const outDims = tensorDims(['H', H], ['Sq', Sq], ['Dv', Dv]);
+  const outDims = bhsd ? { B, H, Sq, Dv } : { B, Sq, H, Dv };
   const probDims = { B, H, Sq, Sk };
   const out = o.out === undefined ? null : expectF32('options.out', o.out, outDims);
   const weightsArg = materialized('options.weights', o.weights, probDims);

@@ -87,7 +87,7 @@ export function expectObject(name: string, v: unknown): Record<string, unknown> 
  */
 export function product(name: string, dims: Record<string, number>): number {
   let p = 1;
-  for (const d of Object.values(dims)) p *= d;
+  for (const key in dims) p *= dims[key];
   if (!Number.isSafeInteger(p)) {
     throw new RangeError(`Expected ${Object.keys(dims).join('*')} to be a safe integer for ${name} but received ${p}`);
   }
