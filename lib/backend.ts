@@ -1,6 +1,7 @@
 // The interface both kernel sets sit behind, and the TypeScript one. No side effects: importing
 // this does not load the addon (lib/select.ts does).
 import { createRequire } from 'node:module';
+import { gemmJs, packWeightJs } from './js/gemm.js';
 import { sdpaJs } from './js/sdpa.js';
 import type { SdpaPlan } from './plan.js';
 import type { BackendInfo, BackendName } from './types.js';
@@ -8,6 +9,17 @@ import type { BackendInfo, BackendName } from './types.js';
 export interface Backend {
   readonly name: BackendName;
   sdpa(plan: SdpaPlan): void;
+  /**
+   * Packs a weight once for {@link Backend.gemm}: `w` is [N, K] when `outIn` ('out-in', PyTorch
+   * nn.Linear), otherwise [K, N] ('in-out'). Returns a new buffer in this backend's own panel
+   * format: a packed weight belongs to the backend that packed it. `w` is not retained.
+   */
+  packWeight(w: Float32Array, outIn: boolean, N: number, K: number): Float32Array;
+  /**
+   * y[M, N] = x[M, K] · B + bias, B the weight packed by this backend's packWeight(.., N, K).
+   * Lengths are exact (x M·K, y M·N, bias N or null); y must not overlap x, packed or bias.
+   */
+  gemm(x: Float32Array, M: number, K: number, packed: Float32Array, N: number, bias: Float32Array | null, y: Float32Array): void;
   info(): BackendInfo;
 }
 
@@ -16,5 +28,7 @@ export const version = (createRequire(import.meta.url)('../package.json') as { v
 export const jsBackend: Backend = {
   name: 'js',
   sdpa: sdpaJs,
+  packWeight: packWeightJs,
+  gemm: (x, M, K, packed, N, bias, y) => void gemmJs(x, M, K, packed, N, bias, y),
   info: () => ({ backend: 'js', simd: 'js', threads: 1, version }),
 };

@@ -7,7 +7,12 @@
  * @module
  */
 import { createApi } from './api.js';
+import { LinearBase } from './linear.js';
+import { MultiHeadAttentionBase } from './mha.js';
 import { activeBackend } from './select.js';
+import type { LinearConfig, MultiHeadAttentionConfig } from './types.js';
+
+const BACKEND = activeBackend;
 
 const api = createApi(activeBackend);
 
@@ -32,5 +37,66 @@ export const backend = api.backend;
 /** Backend, SIMD kernel set, threads, version, and why native did not load (if it did not). */
 export const info = api.info;
 
-export type { ScaledDotProductAttention } from './api.js';
+/**
+ * A fully connected layer: y = x·Wᵀ + b for `weightLayout: 'out-in'` (the default; weight
+ * [outFeatures, inFeatures], PyTorch nn.Linear) or y = x·W + b for `'in-out'` (weight
+ * [inFeatures, outFeatures], GPT-2 Conv1D). x is [M, inFeatures] with M = x.length / inFeatures;
+ * the result is [M, outFeatures]. `outFeatures` defaults to weight.length / inFeatures; `bias` may be
+ * omitted (`linear(x, w, options)`), null or undefined. `options.out` is written and returned.
+ *
+ * The weight is packed on every call: for a weight used more than once, build a {@link Linear}.
+ * @throws TypeError for a wrong kind of argument or an unknown option name.
+ * @throws RangeError for a wrong size, a length that is not the product of its dims, or `out`
+ * overlapping an input. Nothing is written when it throws.
+ * @example
+ * const y = linear(x, weight, bias, { inFeatures: 768, outFeatures: 3072 }); // PyTorch nn.Linear(768, 3072)
+ */
+export const linear = api.linear;
+
+/**
+ * A fully connected layer whose weight is copied and packed once (into the backend's SGEMM panel
+ * format) and then applied many times: `new Linear({ weight, bias?, inFeatures, outFeatures?,
+ * weightLayout? })`, `.forward(x, { out? })` with x [M, inFeatures] → [M, outFeatures].
+ * Same layouts and errors as {@link linear}.
+ * @example
+ * const fc = new Linear({ weight: fcWeight, bias: fcBias, inFeatures: 768, outFeatures: 3072 });
+ * const h = fc.forward(x);
+ */
+export class Linear extends LinearBase {
+  constructor(config: LinearConfig) {
+    super(BACKEND, config);
+  }
+}
+
+/**
+ * Multi-head attention, the layer: Q, K, V projections, scaled dot-product attention per head,
+ * output projection (DESIGN.md, MultiHeadAttention).
+ *
+ * `new MultiHeadAttention({ embedDim, numHeads, numKvHeads?, headDim?, bias?, weights, weightLayout? })`
+ * with `weights` either `{ wq, wk, wv, wo, bq?, bk?, bv?, bo? }` or PyTorch nn.MultiheadAttention's
+ * state `{ inProjWeight, inProjBias?, outProjWeight, outProjBias? }`. In 'out-in' (default, PyTorch):
+ * wq [H·Dh, E], wk and wv [Hkv·Dh, E], wo [E, H·Dh], inProjWeight [3E, E]; 'in-out' (GPT-2) is the
+ * transpose of each (inProjWeight [E, 3E], c_attn). Weights are copied and packed at construction.
+ *
+ * `forward(x, { batch?, seqLen?, causal?, mask?, kvLengths?, seqLens?, context?, needWeights?,
+ * averageWeights?, out? })`: x [B, S, E] → [B, S, E]; with `needWeights`, `{ output, weights }`
+ * (weights [B, H, Sq, Sk], or [B, Sq, Sk] averaged over heads with `averageWeights`). `causal`: token i
+ * sees tokens j ≤ i of its own sequence; `kvLengths` blocks padded keys; `seqLens` marks padded query
+ * rows (output 0); `context` [B, Sk, E] gives cross-attention. A layer reuses its scratch buffers
+ * across calls (not safe to call re-entrantly; it is synchronous).
+ * @throws TypeError for a wrong kind of argument, an unknown option name, or a bias with `bias: false`.
+ * @throws RangeError for a wrong size or dim (the message gives the formula, e.g. `H*Dh*E = 12*64*768`),
+ * numHeads % numKvHeads ≠ 0, a mask that does not broadcast, lengths out of range, or `out`
+ * overlapping an input. Nothing is written when it throws.
+ * @example
+ * const mha = new MultiHeadAttention({ embedDim: 768, numHeads: 12, weights: { inProjWeight, inProjBias, outProjWeight, outProjBias } });
+ * const y = mha.forward(x, { batch: 2, causal: true });
+ */
+export class MultiHeadAttention extends MultiHeadAttentionBase {
+  constructor(config: MultiHeadAttentionConfig) {
+    super(BACKEND, config);
+  }
+}
+
+export type { LinearFunction, ScaledDotProductAttention } from './api.js';
 export type * from './types.js';

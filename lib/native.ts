@@ -25,6 +25,15 @@ export interface NativeBinding {
     weights: Float32Array | null,
     scores: Float32Array | null,
   ): Float32Array;
+  /** Floats a packed [N, K] weight needs (native/gemm_binding.cc). */
+  gemmPackedLength(N: number, K: number): number;
+  /** Packs w ([N, K] if outIn, else [K, N]) into `packed`; returns it. */
+  gemmPack(w: Float32Array, outIn: boolean, N: number, K: number, packed: Float32Array): Float32Array;
+  /** y[M, N] = x[M, K] · B + bias; exact lengths, y disjoint from the inputs. Returns y. */
+  gemm(
+    x: Float32Array, M: number, K: number, packed: Float32Array, N: number,
+    bias: Float32Array | null, y: Float32Array,
+  ): Float32Array;
 }
 
 export interface NativeLoad {

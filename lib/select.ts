@@ -18,6 +18,8 @@ function nativeBackend(binding: NativeBinding): Backend {
   return {
     name: 'native',
     sdpa: (plan) => nativeSdpa(binding, plan),
+    packWeight: (w, outIn, N, K) => binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K))),
+    gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed, N, bias, y),
     info: () => ({ backend: 'native', simd: binding.simd(), threads: 1, version }),
   };
 }

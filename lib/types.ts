@@ -81,3 +81,116 @@ export interface BackendInfo {
   /** Why the native addon did not load, when it did not. */
   nativeError?: string;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Projections and the layer
+
+/**
+ * How a weight matrix is stored. `'out-in'`: W is [out, in] and y = x·Wᵀ + b (PyTorch nn.Linear,
+ * the default). `'in-out'`: W is [in, out] and y = x·W + b (the Q = X·W^Q form; GPT-2 Conv1D).
+ */
+export type WeightLayout = 'out-in' | 'in-out';
+
+export interface LinearOptions {
+  /** K, floats per input row. Required: x is [M, K] with M = x.length / K. */
+  inFeatures: number;
+  /** N, floats per output row. Default weight.length / inFeatures. */
+  outFeatures?: number;
+  /** Default 'out-in' (weight [N, K]); 'in-out' is weight [K, N]. */
+  weightLayout?: WeightLayout;
+  /** Output [M, N], written and returned; must not overlap x, weight or bias. */
+  out?: Float32Array;
+}
+
+export interface LinearConfig {
+  /** [outFeatures, inFeatures] ('out-in') or [inFeatures, outFeatures] ('in-out'); copied. */
+  weight: Float32Array;
+  /** [outFeatures]; copied. Default none (zero). */
+  bias?: Float32Array | null;
+  inFeatures: number;
+  /** Default weight.length / inFeatures. */
+  outFeatures?: number;
+  weightLayout?: WeightLayout;
+}
+
+export interface LinearForwardOptions {
+  /** Output [M, outFeatures], written and returned; must not overlap x. */
+  out?: Float32Array;
+}
+
+/**
+ * Projection weights of a MultiHeadAttention layer, with Dh = headDim. In 'out-in': wq [H·Dh, E],
+ * wk and wv [Hkv·Dh, E], wo [E, H·Dh]; 'in-out' stores the transpose of each. Biases: bq [H·Dh],
+ * bk and bv [Hkv·Dh], bo [E]; a missing bias is zero.
+ */
+export interface MhaSeparateWeights {
+  wq: Float32Array;
+  wk: Float32Array;
+  wv: Float32Array;
+  wo: Float32Array;
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  bo?: Float32Array;
+}
+
+/**
+ * PyTorch nn.MultiheadAttention's state (`in_proj_weight`, `in_proj_bias`, `out_proj.weight`,
+ * `out_proj.bias`): inProjWeight [3E, E] = [Wq; Wk; Wv] in 'out-in', [E, 3E] = [Wq | Wk | Wv] in
+ * 'in-out' (GPT-2 c_attn). Needs numKvHeads = numHeads and numHeads·headDim = embedDim.
+ */
+export interface MhaPackedWeights {
+  inProjWeight: Float32Array;
+  inProjBias?: Float32Array;
+  outProjWeight: Float32Array;
+  outProjBias?: Float32Array;
+}
+
+export type MhaWeights = MhaSeparateWeights | MhaPackedWeights;
+
+export interface MultiHeadAttentionConfig {
+  /** E, floats per token in and out. */
+  embedDim: number;
+  /** H, query heads. */
+  numHeads: number;
+  /** Hkv, key/value heads; must divide numHeads. Default numHeads. */
+  numKvHeads?: number;
+  /** Dh, per-head size of q, k and v. Default embedDim / numHeads (which must then be an integer). */
+  headDim?: number;
+  /** false: the layer has no biases (giving one is a TypeError). Default true (missing ones are zero). */
+  bias?: boolean;
+  /** Copied and packed at construction. */
+  weights: MhaWeights;
+  /** Default 'out-in'. */
+  weightLayout?: WeightLayout;
+}
+
+export interface MhaForwardOptions {
+  /** B, default 1. */
+  batch?: number;
+  /** S, tokens per sequence. Default x.length / (batch·E). */
+  seqLen?: number;
+  /** A token sees itself and the earlier tokens of its own sequence (key j ≤ query i). Default false. */
+  causal?: boolean;
+  /** Broadcastable to [B, H, Sq, Sk], as in scaledDotProductAttention. */
+  mask?: AttentionMask;
+  /** Int32Array [B]: keys at positions ≥ kvLengths[b] are padding and blocked. */
+  kvLengths?: Int32Array;
+  /** Int32Array [B] in [0, S]: query rows i ≥ seqLens[b] are padding; their output (and weights) are 0. */
+  seqLens?: Int32Array;
+  /** [B, Sk, E]: cross-attention, K and V projected from it (Sk = context.length / (B·E)). */
+  context?: Float32Array;
+  /** Also return the attention probabilities. Default false. */
+  needWeights?: boolean;
+  /** With needWeights: their mean over heads, [B, Sq, Sk]. Default false (ignored without needWeights). */
+  averageWeights?: boolean;
+  /** Output [B, S, E], written and returned; must not overlap any input. */
+  out?: Float32Array;
+}
+
+export interface MhaResult {
+  /** [B, S, E]. */
+  output: Float32Array;
+  /** [B, H, Sq, Sk], or [B, Sq, Sk] with averageWeights. */
+  weights: Float32Array;
+}

@@ -1,0 +1,185 @@
+// MultiHeadAttention: projections + scaled dot-product attention + output projection.
+//   x [B, S, E] (context [B, Sk, E] for cross-attention; else Sk = S and context = x)
+//   q = x·Wq + bq        [B·S,  H·Dh]   = [B, S,  H,   Dh] ('bshd')
+//   k = context·Wk + bk  [B·Sk, Hkv·Dh] = [B, Sk, Hkv, Dh]
+//   v = context·Wv + bv  [B·Sk, Hkv·Dh]
+//   a = sdpa(q, k, v)    [B·S,  H·Dh]   per head: softmax(q·kᵀ/√Dh + masks)·v
+//   y = a·Wo + bo        [B, S, E]; rows i ≥ seqLens[b] set to 0
+// (W·s in the 'in-out' sense; 'out-in' weights were packed transposed, see lib/mha-weights.ts.)
+//
+// Q, K and V are three GEMMs into three dense scratch buffers rather than one fused GEMM. The
+// fused [q | k | v] row cannot be read in place (the attention kernels take dense 'bshd' q, k and v,
+// with no row stride), so fusing needs a de-interleave copy. Measured on the native AVX2 kernels,
+// one thread, E = 768: B·S = 128: three GEMMs 4.5-4.8 ms, fused 4.2-4.7 ms + copy 0.07 ms (within
+// noise); B·S = 4096: three GEMMs 142-153 ms, fused 152-154 ms + copy 5-6 ms. So the simpler form
+// stays. Scratch buffers belong to the layer and grow to the largest call; nothing
+// proportional to the input is allocated per call except the returned output (and weights).
+import type { Backend } from './backend.js';
+import { rowsOf } from './linear.js';
+import { loadMhaParams, type MhaParams } from './mha-weights.js';
+import { planSdpa } from './sdpa.js';
+import type { MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout } from './types.js';
+import {
+  expectBoolean,
+  expectDim,
+  expectF32,
+  expectKnownKeys,
+  expectNoOverlap,
+  expectObject,
+  expectTensor,
+  optionalDim,
+  rangeError,
+  typeError,
+} from './validate.js';
+
+const FORWARD_OPTIONS = new Set([
+  'batch', 'seqLen', 'causal', 'mask', 'kvLengths', 'seqLens', 'context', 'needWeights', 'averageWeights', 'out',
+]);
+
+/** A Float32Array reused across calls, grown when a call needs more. */
+class Scratch {
+  #buf = new Float32Array(0);
+  take(n: number): Float32Array {
+    if (this.#buf.length < n) this.#buf = new Float32Array(n);
+    return this.#buf.length === n ? this.#buf : this.#buf.subarray(0, n);
+  }
+}
+
+/**
+ * The attention layer of a transformer block (DESIGN.md, MultiHeadAttention). Subclassed in
+ * lib/index.ts and lib/js/index.ts to bind the backend.
+ */
+export class MultiHeadAttentionBase {
+  /** E. */
+  readonly embedDim: number;
+  /** H. */
+  readonly numHeads: number;
+  /** Hkv. */
+  readonly numKvHeads: number;
+  /** Dh. */
+  readonly headDim: number;
+  /** Whether the layer has biases. */
+  readonly bias: boolean;
+  readonly weightLayout: WeightLayout;
+  readonly #backend: Backend;
+  readonly #p: MhaParams;
+  readonly #q = new Scratch();
+  readonly #k = new Scratch();
+  readonly #v = new Scratch();
+  readonly #attn = new Scratch();
+  readonly #weights = new Scratch();
+
+  protected constructor(backend: Backend, config: MultiHeadAttentionConfig) {
+    const p = loadMhaParams(backend, config);
+    this.#backend = backend;
+    this.#p = p;
+    this.embedDim = p.E;
+    this.numHeads = p.H;
+    this.numKvHeads = p.Hkv;
+    this.headDim = p.Dh;
+    this.bias = p.bias;
+    this.weightLayout = p.weightLayout;
+  }
+
+  /**
+   * x [B, S, E] → [B, S, E]; `{ output, weights }` when `needWeights` (weights [B, H, Sq, Sk], or
+   * [B, Sq, Sk] with `averageWeights`).
+   */
+  forward(x: Float32Array, options: MhaForwardOptions & { needWeights: true }): MhaResult;
+  forward(x: Float32Array, options?: MhaForwardOptions & { needWeights?: false }): Float32Array;
+  forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult;
+  forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult {
+    const { E, H, Hkv, Dh, q: pq, k: pk, v: pv, o: po } = this.#p;
+    const o = (options === undefined ? {} : expectObject('options', options)) as MhaForwardOptions & Record<string, unknown>;
+    expectKnownKeys('options', o, FORWARD_OPTIONS);
+    const B = optionalDim('options.batch', o.batch, 1);
+    let S: number;
+    if (o.seqLen === undefined) {
+      S = rowsOf('x', x, B * E, `batch*embedDim = ${B}*${E}`);
+    } else {
+      S = expectDim('options.seqLen', o.seqLen);
+      expectF32('x', x, { B, S, E });
+    }
+    const context = o.context === undefined ? null : o.context;
+    const Sk = context === null ? S : rowsOf('options.context', context, B * E, `batch*embedDim = ${B}*${E}`);
+    const causal = o.causal === undefined ? false : expectBoolean('options.causal', o.causal);
+    const needWeights = o.needWeights === undefined ? false : expectBoolean('options.needWeights', o.needWeights);
+    const average = o.averageWeights === undefined ? false : expectBoolean('options.averageWeights', o.averageWeights);
+    const seqLens = o.seqLens === undefined ? null : expectSeqLens(o.seqLens, B, S);
+
+    const Mq = B * S;
+    const Mk = B * Sk;
+    const q = this.#q.take(Mq * H * Dh);
+    const k = this.#k.take(Mk * Hkv * Dh);
+    const v = this.#v.take(Mk * Hkv * Dh);
+    const attn = this.#attn.take(Mq * H * Dh);
+    const probLen = B * H * S * Sk;
+    const weights = !needWeights ? undefined : average ? this.#weights.take(probLen) : new Float32Array(probLen);
+    // Validates mask and kvLengths (same names and messages as scaledDotProductAttention). Causal is
+    // about token positions: key j is visible from query i iff j <= i (offset 0, 'top-left').
+    const { plan } = planSdpa(q, k, v, {
+      batch: B, heads: H, kvHeads: Hkv, seqQ: S, seqK: Sk, headDim: Dh, layout: 'bshd',
+      causal: causal ? 'top-left' : false, mask: o.mask, kvLengths: o.kvLengths, out: attn, weights,
+    }, false);
+
+    let y: Float32Array;
+    if (o.out === undefined) {
+      y = new Float32Array(Mq * E);
+    } else {
+      y = expectF32('options.out', o.out, { B, S, E });
+      expectNoOverlap('options.out', y, [
+        ['x', x], ['options.context', context], ['options.mask.data', plan.mask],
+        ['options.kvLengths', plan.kvLengths], ['options.seqLens', seqLens],
+      ]);
+    }
+
+    // Every check has passed: compute.
+    const be = this.#backend;
+    const src = context ?? x;
+    be.gemm(x, Mq, E, pq.packed, pq.N, pq.bias, q);
+    be.gemm(src, Mk, E, pk.packed, pk.N, pk.bias, k);
+    be.gemm(src, Mk, E, pv.packed, pv.N, pv.bias, v);
+    be.sdpa(plan);
+    be.gemm(attn, Mq, H * Dh, po.packed, po.N, po.bias, y);
+
+    if (seqLens) zeroPaddedRows(y, plan.weights, seqLens, B, H, S, Sk, E);
+    if (!needWeights) return y;
+    return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
+  }
+}
+
+function expectSeqLens(v: unknown, B: number, S: number): Int32Array {
+  if (!(v instanceof Int32Array)) throw typeError('options.seqLens', 'Int32Array', v);
+  const lens = expectTensor('options.seqLens', v, Int32Array, { B });
+  for (let b = 0; b < B; b++) {
+    if (lens[b]! < 0 || lens[b]! > S) throw rangeError(`options.seqLens[${b}]`, `an integer in [0, seqLen = ${S}]`, lens[b]);
+  }
+  return lens;
+}
+
+/** Rows i >= seqLens[b] are padding: output rows [E] and weights rows [Sk] of every head become 0. */
+function zeroPaddedRows(
+  y: Float32Array, weights: Float32Array | null, seqLens: Int32Array, B: number, H: number, S: number, Sk: number, E: number,
+): void {
+  for (let b = 0; b < B; b++) {
+    const n = seqLens[b]!;
+    if (n >= S) continue;
+    y.fill(0, (b * S + n) * E, (b + 1) * S * E);
+    if (weights) for (let h = 0; h < H; h++) weights.fill(0, ((b * H + h) * S + n) * Sk, (b * H + h + 1) * S * Sk);
+  }
+}
+
+/** [B, H, R] → [B, R], the mean over heads (R = Sq·Sk), summed in double. */
+function averageHeads(w: Float32Array, B: number, H: number, R: number): Float32Array {
+  const avg = new Float32Array(B * R);
+  const acc = new Float64Array(R);
+  for (let b = 0; b < B; b++) {
+    acc.fill(0);
+    for (let h = 0; h < H; h++) {
+      const base = (b * H + h) * R;
+      for (let r = 0; r < R; r++) acc[r] = acc[r]! + w[base + r]!;
+    }
+    for (let r = 0; r < R; r++) avg[b * R + r] = acc[r]! / H;
+  }
+  return avg;
+}
