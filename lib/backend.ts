@@ -3,6 +3,8 @@
 import { createRequire } from 'node:module';
 import { gemmJs, packWeightJs } from './js/gemm.js';
 import { sdpaJs } from './js/sdpa.js';
+import { abortError } from './async.js';
+import { runOps, type Op } from './ops.js';
 import type { SdpaPlan } from './plan.js';
 import type { BackendInfo, BackendName } from './types.js';
 
@@ -20,6 +22,15 @@ export interface Backend {
    * Lengths are exact (x M·K, y M·N, bias N or null); y must not overlap x, packed or bias.
    */
   gemm(x: Float32Array, M: number, K: number, packed: Float32Array, N: number, bias: Float32Array | null, y: Float32Array): void;
+  /**
+   * Runs ops in order off the event loop and resolves when all are done. Native: on the library's
+   * own thread pool (never libuv's). js: deferred to a later turn of the event loop, where it runs
+   * (there is no other thread to run TypeScript kernels on). An abort before the work starts
+   * rejects with an AbortError and runs nothing.
+   */
+  runAsync(ops: readonly Op[], signal: AbortSignal | undefined): Promise<void>;
+  /** Threads one call may use. */
+  threads(): number;
   info(): BackendInfo;
 }
 
@@ -30,5 +41,18 @@ export const jsBackend: Backend = {
   sdpa: sdpaJs,
   packWeight: packWeightJs,
   gemm: (x, M, K, packed, N, bias, y) => void gemmJs(x, M, K, packed, N, bias, y),
+  runAsync: (ops, signal) =>
+    new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        if (signal?.aborted) return reject(abortError(signal));
+        try {
+          runOps(jsBackend, ops);
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    }),
+  threads: () => 1,
   info: () => ({ backend: 'js', simd: 'js', threads: 1, version }),
 };

@@ -9,7 +9,7 @@
 import { createApi } from './api.js';
 import { LinearBase } from './linear.js';
 import { MultiHeadAttentionBase } from './mha.js';
-import { activeBackend } from './select.js';
+import { activeBackend, setPoolThreads } from './select.js';
 import type { LinearConfig, MultiHeadAttentionConfig } from './types.js';
 
 const BACKEND = activeBackend;
@@ -30,6 +30,18 @@ const api = createApi(activeBackend);
  * const out = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, causal: true });
  */
 export const scaledDotProductAttention = api.scaledDotProductAttention;
+
+/**
+ * {@link scaledDotProductAttention} computed off the event loop, on the library's own native
+ * thread pool (not libuv's), resolving to the same result. Arguments are validated synchronously
+ * (a bad call throws before any Promise exists). `options.signal` (an AbortSignal) rejects a call
+ * that has not started with an AbortError, leaving `out` untouched. q, k, v, mask, `out`, weights
+ * and scores are kept alive until the Promise settles; do not write to, transfer or resize them
+ * before then.
+ * @example
+ * const out = await scaledDotProductAttentionAsync(q, k, v, { heads: 8, seqQ: 4096, headDim: 64, signal });
+ */
+export const scaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
 
 /** 'native' or 'js': which kernels this module runs. */
 export const backend = api.backend;
@@ -52,6 +64,18 @@ export const info = api.info;
  * const y = linear(x, weight, bias, { inFeatures: 768, outFeatures: 3072 }); // PyTorch nn.Linear(768, 3072)
  */
 export const linear = api.linear;
+
+/** {@link linear} computed off the event loop on the native pool; same buffer rules as the other Async calls. */
+export const linearAsync = api.linearAsync;
+
+/**
+ * Sets how many threads one native call may use (the pool is process-wide: every call, layer and
+ * worker_thread shares it). Default: QKV_THREADS, else the CPUs this process may use (affinity and
+ * cgroup quota). No effect on the js backend.
+ */
+export function setThreads(n: number): void {
+  setPoolThreads(n);
+}
 
 /**
  * A fully connected layer whose weight is copied and packed once (into the backend's SGEMM panel
@@ -98,5 +122,5 @@ export class MultiHeadAttention extends MultiHeadAttentionBase {
   }
 }
 
-export type { LinearFunction, ScaledDotProductAttention } from './api.js';
+export type { LinearAsyncFunction, LinearFunction, ScaledDotProductAttention, ScaledDotProductAttentionAsync } from './api.js';
 export type * from './types.js';

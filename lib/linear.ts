@@ -4,8 +4,12 @@
 //   'in-out':           W [K, N], y[M, N] = x[M, K] · W  + b   (GPT-2 Conv1D)
 // K = inFeatures (required), N = outFeatures (optional: weight.length / K), M = x.length / K rows.
 // Linear copies and packs the weight once; linear() packs it on every call (one O(N·K) copy).
+import { callerError, expectSignal, withCallerStack } from './async.js';
 import type { Backend } from './backend.js';
-import type { LinearConfig, LinearForwardOptions, LinearOptions, WeightLayout } from './types.js';
+import type { GemmOp } from './ops.js';
+import type {
+  LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
+} from './types.js';
 import {
   expectChoice,
   expectDim,
@@ -18,8 +22,10 @@ import {
 
 export const WEIGHT_LAYOUTS: readonly WeightLayout[] = ['out-in', 'in-out'];
 const LINEAR_OPTIONS = new Set(['inFeatures', 'outFeatures', 'weightLayout', 'out']);
+const LINEAR_ASYNC_OPTIONS = new Set([...LINEAR_OPTIONS, 'signal']);
 const LINEAR_CONFIG = new Set(['weight', 'bias', 'inFeatures', 'outFeatures', 'weightLayout']);
 const FORWARD_OPTIONS = new Set(['out']);
+const FORWARD_ASYNC_OPTIONS = new Set(['out', 'signal']);
 
 /** Validated weight of a linear map: K in, N out, in the caller's layout. */
 interface LinearWeight {
@@ -64,6 +70,36 @@ function resolveWeight(
   return { K, N, outIn, weight: w, bias: b };
 }
 
+/** Checks a linear() call and returns it as one GEMM (packing the weight for this backend). */
+function planLinear(
+  backend: Backend, x: unknown, weight: unknown, biasOrOptions: unknown, maybeOptions: unknown, isAsync: boolean,
+): { op: GemmOp; signal: AbortSignal | undefined } {
+  let bias = biasOrOptions;
+  let options = maybeOptions;
+  const isPlainObject = typeof biasOrOptions === 'object' && biasOrOptions !== null && !ArrayBuffer.isView(biasOrOptions);
+  if (maybeOptions === undefined && isPlainObject) [bias, options] = [undefined, biasOrOptions];
+  const o = expectObject('options', options) as Partial<LinearOptions> & Record<string, unknown>;
+  expectKnownKeys('options', o, isAsync ? LINEAR_ASYNC_OPTIONS : LINEAR_OPTIONS);
+  if (bias !== undefined && bias !== null && !(bias instanceof Float32Array)) {
+    throw typeError('bias', 'a Float32Array, null or undefined', bias);
+  }
+  const lw = resolveWeight('options', weight, bias, o.inFeatures, o.outFeatures, o.weightLayout);
+  const M = rowsOf('x', x, lw.K, 'inFeatures');
+  const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
+  const y = outputFor(o.out, M, lw.N, [['x', x as Float32Array], ['weight', lw.weight], ['bias', lw.bias]]);
+  const packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K);
+  return { op: { kind: 'gemm', x: x as Float32Array, M, K: lw.K, packed, N: lw.N, bias: lw.bias, y }, signal };
+}
+
+/** Runs one GEMM op off the event loop; resolves to its output. */
+function gemmAsync(backend: Backend, op: GemmOp, signal: AbortSignal | undefined): Promise<Float32Array> {
+  const caller = callerError();
+  return backend.runAsync([op], signal).then(
+    () => op.y,
+    (err: unknown) => Promise.reject(withCallerStack(err, caller)),
+  );
+}
+
 /** The backend-bound `linear` function. */
 export function createLinear(backend: Backend) {
   /**
@@ -73,23 +109,22 @@ export function createLinear(backend: Backend) {
   function linear(x: Float32Array, weight: Float32Array, bias: Float32Array | null | undefined, options: LinearOptions): Float32Array;
   function linear(x: Float32Array, weight: Float32Array, options: LinearOptions): Float32Array;
   function linear(x: unknown, weight: unknown, biasOrOptions: unknown, maybeOptions?: unknown): Float32Array {
-    let bias = biasOrOptions;
-    let options = maybeOptions;
-    const isPlainObject = typeof biasOrOptions === 'object' && biasOrOptions !== null && !ArrayBuffer.isView(biasOrOptions);
-    if (maybeOptions === undefined && isPlainObject) [bias, options] = [undefined, biasOrOptions];
-    const o = expectObject('options', options) as Partial<LinearOptions> & Record<string, unknown>;
-    expectKnownKeys('options', o, LINEAR_OPTIONS);
-    if (bias !== undefined && bias !== null && !(bias instanceof Float32Array)) {
-      throw typeError('bias', 'a Float32Array, null or undefined', bias);
-    }
-    const lw = resolveWeight('options', weight, bias, o.inFeatures, o.outFeatures, o.weightLayout);
-    const M = rowsOf('x', x, lw.K, 'inFeatures');
-    const y = outputFor(o.out, M, lw.N, [['x', x as Float32Array], ['weight', lw.weight], ['bias', lw.bias]]);
-    const packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K);
-    backend.gemm(x as Float32Array, M, lw.K, packed, lw.N, lw.bias, y);
-    return y;
+    const { op } = planLinear(backend, x, weight, biasOrOptions, maybeOptions, false);
+    backend.gemm(op.x, op.M, op.K, op.packed, op.N, op.bias, op.y);
+    return op.y;
   }
   return linear;
+}
+
+/** The backend-bound `linearAsync` function: `linear` computed off the event loop. */
+export function createLinearAsync(backend: Backend) {
+  function linearAsync(x: Float32Array, weight: Float32Array, bias: Float32Array | null | undefined, options: LinearAsyncOptions): Promise<Float32Array>;
+  function linearAsync(x: Float32Array, weight: Float32Array, options: LinearAsyncOptions): Promise<Float32Array>;
+  function linearAsync(x: unknown, weight: unknown, biasOrOptions: unknown, maybeOptions?: unknown): Promise<Float32Array> {
+    const { op, signal } = planLinear(backend, x, weight, biasOrOptions, maybeOptions, true);
+    return gemmAsync(backend, op, signal);
+  }
+  return linearAsync;
 }
 
 /** `options.out` checked against [M, N] and the inputs, or a new array. */
@@ -134,11 +169,24 @@ export class LinearBase {
 
   /** x [M, inFeatures] → y [M, outFeatures] (written into `options.out` when given). */
   forward(x: Float32Array, options?: LinearForwardOptions): Float32Array {
-    const o = (options === undefined ? {} : expectObject('options', options)) as LinearForwardOptions & Record<string, unknown>;
-    expectKnownKeys('options', o, FORWARD_OPTIONS);
+    const { op } = this.#plan(x, options, false);
+    this.#backend.gemm(op.x, op.M, op.K, op.packed, op.N, op.bias, op.y);
+    return op.y;
+  }
+
+  /** {@link forward} computed off the event loop; `options.signal` aborts it before it starts. */
+  forwardAsync(x: Float32Array, options?: LinearForwardAsyncOptions): Promise<Float32Array> {
+    const { op, signal } = this.#plan(x, options, true);
+    return gemmAsync(this.#backend, op, signal);
+  }
+
+  #plan(x: Float32Array, options: unknown, isAsync: boolean): { op: GemmOp; signal: AbortSignal | undefined } {
+    const o = (options === undefined ? {} : expectObject('options', options)) as LinearForwardAsyncOptions & Record<string, unknown>;
+    expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
     const M = rowsOf('x', x, this.inFeatures, 'inFeatures');
+    const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
     const y = outputFor(o.out, M, this.outFeatures, [['x', x]]);
-    this.#backend.gemm(x, M, this.inFeatures, this.#packed, this.outFeatures, this.#bias, y);
-    return y;
+    const op: GemmOp = { kind: 'gemm', x, M, K: this.inFeatures, packed: this.#packed, N: this.outFeatures, bias: this.#bias, y };
+    return { op, signal };
   }
 }

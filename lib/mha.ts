@@ -14,11 +14,15 @@
 // noise); B·S = 4096: three GEMMs 142-153 ms, fused 152-154 ms + copy 5-6 ms. So the simpler form
 // stays. Scratch buffers belong to the layer and grow to the largest call; nothing
 // proportional to the input is allocated per call except the returned output (and weights).
+import { callerError, expectSignal, withCallerStack } from './async.js';
 import type { Backend } from './backend.js';
+import { runOps, type Op } from './ops.js';
 import { rowsOf } from './linear.js';
 import { loadMhaParams, type MhaParams } from './mha-weights.js';
 import { planSdpa } from './sdpa.js';
-import type { MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout } from './types.js';
+import type {
+  MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
+} from './types.js';
 import {
   expectBoolean,
   expectDim,
@@ -35,6 +39,14 @@ import {
 const FORWARD_OPTIONS = new Set([
   'batch', 'seqLen', 'causal', 'mask', 'kvLengths', 'seqLens', 'context', 'needWeights', 'averageWeights', 'out',
 ]);
+const FORWARD_ASYNC_OPTIONS = new Set([...FORWARD_OPTIONS, 'signal']);
+
+/** A validated forward call: the ops to run, then what finishes it on the JS thread. */
+interface LayerCall {
+  ops: Op[];
+  signal: AbortSignal | undefined;
+  finish(): Float32Array | MhaResult;
+}
 
 /** A Float32Array reused across calls, grown when a call needs more. */
 class Scratch {
@@ -89,9 +101,34 @@ export class MultiHeadAttentionBase {
   forward(x: Float32Array, options?: MhaForwardOptions & { needWeights?: false }): Float32Array;
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult;
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult {
+    const call = this.#plan(x, options, false);
+    runOps(this.#backend, call.ops);
+    return call.finish();
+  }
+
+  /**
+   * {@link forward} computed off the event loop (on the native pool; the js backend runs it on a
+   * later turn of the loop). Each call gets its own intermediate buffers, so concurrent calls on
+   * one layer are safe. Inputs and `out` must not be written until the Promise settles.
+   */
+  forwardAsync(x: Float32Array, options: MhaForwardAsyncOptions & { needWeights: true }): Promise<MhaResult>;
+  forwardAsync(x: Float32Array, options?: MhaForwardAsyncOptions & { needWeights?: false }): Promise<Float32Array>;
+  forwardAsync(x: Float32Array, options?: MhaForwardAsyncOptions): Promise<Float32Array | MhaResult>;
+  forwardAsync(x: Float32Array, options?: MhaForwardAsyncOptions): Promise<Float32Array | MhaResult> {
+    const call = this.#plan(x, options, true);
+    const caller = callerError();
+    return this.#backend.runAsync(call.ops, call.signal).then(
+      () => call.finish(),
+      (err: unknown) => Promise.reject(withCallerStack(err, caller)),
+    );
+  }
+
+  /** Validates a forward call and lays it out as ops. Nothing is written before it returns. */
+  #plan(x: Float32Array, options: MhaForwardAsyncOptions | undefined, isAsync: boolean): LayerCall {
     const { E, H, Hkv, Dh, q: pq, k: pk, v: pv, o: po } = this.#p;
-    const o = (options === undefined ? {} : expectObject('options', options)) as MhaForwardOptions & Record<string, unknown>;
-    expectKnownKeys('options', o, FORWARD_OPTIONS);
+    const o = (options === undefined ? {} : expectObject('options', options)) as MhaForwardAsyncOptions & Record<string, unknown>;
+    expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
+    const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
     const B = optionalDim('options.batch', o.batch, 1);
     let S: number;
     if (o.seqLen === undefined) {
@@ -109,12 +146,14 @@ export class MultiHeadAttentionBase {
 
     const Mq = B * S;
     const Mk = B * Sk;
-    const q = this.#q.take(Mq * H * Dh);
-    const k = this.#k.take(Mk * Hkv * Dh);
-    const v = this.#v.take(Mk * Hkv * Dh);
-    const attn = this.#attn.take(Mq * H * Dh);
+    // Sync calls reuse the layer's scratch; async calls may overlap, so each gets its own.
+    const take = (scratch: Scratch, n: number) => (isAsync ? new Float32Array(n) : scratch.take(n));
+    const q = take(this.#q, Mq * H * Dh);
+    const k = take(this.#k, Mk * Hkv * Dh);
+    const v = take(this.#v, Mk * Hkv * Dh);
+    const attn = take(this.#attn, Mq * H * Dh);
     const probLen = B * H * S * Sk;
-    const weights = !needWeights ? undefined : average ? this.#weights.take(probLen) : new Float32Array(probLen);
+    const weights = !needWeights ? undefined : average ? take(this.#weights, probLen) : new Float32Array(probLen);
     // Validates mask and kvLengths (same names and messages as scaledDotProductAttention). Causal is
     // about token positions: key j is visible from query i iff j <= i (offset 0, 'top-left').
     const { plan } = planSdpa(q, k, v, {
@@ -133,18 +172,21 @@ export class MultiHeadAttentionBase {
       ]);
     }
 
-    // Every check has passed: compute.
-    const be = this.#backend;
+    // Every check has passed.
     const src = context ?? x;
-    be.gemm(x, Mq, E, pq.packed, pq.N, pq.bias, q);
-    be.gemm(src, Mk, E, pk.packed, pk.N, pk.bias, k);
-    be.gemm(src, Mk, E, pv.packed, pv.N, pv.bias, v);
-    be.sdpa(plan);
-    be.gemm(attn, Mq, H * Dh, po.packed, po.N, po.bias, y);
-
-    if (seqLens) zeroPaddedRows(y, plan.weights, seqLens, B, H, S, Sk, E);
-    if (!needWeights) return y;
-    return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
+    const ops: Op[] = [
+      { kind: 'gemm', x, M: Mq, K: E, packed: pq.packed, N: pq.N, bias: pq.bias, y: q },
+      { kind: 'gemm', x: src, M: Mk, K: E, packed: pk.packed, N: pk.N, bias: pk.bias, y: k },
+      { kind: 'gemm', x: src, M: Mk, K: E, packed: pv.packed, N: pv.N, bias: pv.bias, y: v },
+      { kind: 'sdpa', plan },
+      { kind: 'gemm', x: attn, M: Mq, K: H * Dh, packed: po.packed, N: po.N, bias: po.bias, y },
+    ];
+    const finish = (): Float32Array | MhaResult => {
+      if (seqLens) zeroPaddedRows(y, plan.weights, seqLens, B, H, S, Sk, E);
+      if (!needWeights) return y;
+      return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
+    };
+    return { ops, signal, finish };
   }
 }
 

@@ -3,7 +3,18 @@
 // reason to use the TypeScript backend (auto).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { abortError } from './async.js';
+import type { Op } from './ops.js';
 import type { SdpaPlan } from './plan.js';
+
+type SdpaArgs = [
+  q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, dims: Int32Array, scale: number,
+  softcap: number, mask: Float32Array | Uint8Array | null, offsets: Int32Array | null,
+  kvLengths: Int32Array | null, weights: Float32Array | null, scores: Float32Array | null,
+];
+type GemmArgs = [
+  x: Float32Array, M: number, K: number, packed: Float32Array, N: number, bias: Float32Array | null, y: Float32Array,
+];
 
 /** The raw binding (native/*.cc). Positional arguments keep the per-call cost low. */
 export interface NativeBinding {
@@ -11,29 +22,23 @@ export interface NativeBinding {
   bestSimd(): 'avx2' | 'neon' | 'scalar';
   /** Test hook: forces a kernel set ('scalar', the best one's name, or 'auto'); false if unsupported. */
   _setSimd(name: string): boolean;
-  sdpa(
-    q: Float32Array,
-    k: Float32Array,
-    v: Float32Array,
-    out: Float32Array,
-    dims: Int32Array,
-    scale: number,
-    softcap: number,
-    mask: Float32Array | Uint8Array | null,
-    offsets: Int32Array | null,
-    kvLengths: Int32Array | null,
-    weights: Float32Array | null,
-    scores: Float32Array | null,
-  ): Float32Array;
+  sdpa(...args: SdpaArgs): Float32Array;
   /** Floats a packed [N, K] weight needs (native/gemm_binding.cc). */
   gemmPackedLength(N: number, K: number): number;
   /** Packs w ([N, K] if outIn, else [K, N]) into `packed`; returns it. */
   gemmPack(w: Float32Array, outIn: boolean, N: number, K: number, packed: Float32Array): Float32Array;
   /** y[M, N] = x[M, K] · B + bias; exact lengths, y disjoint from the inputs. Returns y. */
-  gemm(
-    x: Float32Array, M: number, K: number, packed: Float32Array, N: number,
-    bias: Float32Array | null, y: Float32Array,
-  ): Float32Array;
+  gemm(...args: GemmArgs): Float32Array;
+  /**
+   * Queues ops on the native pool; callback(error | null) on this thread when done. Every op is
+   * checked before anything is queued (throws synchronously). Returns an id for cancelAsync.
+   */
+  runAsync(ops: Array<['sdpa', ...SdpaArgs] | ['gemm', ...GemmArgs]>, callback: (err: Error | null) => void): number;
+  /** Removes a queued call that has not started (its callback is then never called). */
+  cancelAsync(id: number): boolean;
+  /** Threads one call may use (the pool is process-wide). */
+  threads(): number;
+  setThreads(n: number): void;
 }
 
 export interface NativeLoad {
@@ -74,11 +79,36 @@ export function loadHelp(errors: string[]): string {
 
 const LAYOUT_CODE = { bhsd: 0, bshd: 1 } as const;
 
-/** Runs a plan on the native kernels. The dims array is per call: async calls will hold theirs. */
-export function nativeSdpa(binding: NativeBinding, p: SdpaPlan): void {
+/** The binding's positional form of a plan. The dims array is per call: async calls hold theirs. */
+function sdpaArgs(p: SdpaPlan): SdpaArgs {
   const [mB, mH, mQ, mK] = p.maskDims;
   const dims = new Int32Array([
     p.B, p.H, p.Hkv, p.Sq, p.Sk, p.D, p.Dv, LAYOUT_CODE[p.layout], p.causal ? 1 : 0, mB, mH, mQ, mK,
   ]);
-  binding.sdpa(p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores);
+  return [p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
+}
+
+export function nativeSdpa(binding: NativeBinding, p: SdpaPlan): void {
+  binding.sdpa(...sdpaArgs(p));
+}
+
+/** Runs ops on the native pool; an abort before they start cancels them (DESIGN.md, Async). */
+export function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: AbortSignal | undefined): Promise<void> {
+  const nativeOps = ops.map((op) =>
+    op.kind === 'sdpa'
+      ? (['sdpa', ...sdpaArgs(op.plan)] as ['sdpa', ...SdpaArgs])
+      : (['gemm', op.x, op.M, op.K, op.packed, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
+  );
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = () => {
+      if (binding.cancelAsync(id)) reject(abortError(signal!));
+    };
+    const id = binding.runAsync(nativeOps, (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -3,7 +3,9 @@
 // info().nativeError (also printed under NODE_DEBUG=qkv). native throws a help text instead.
 import { debuglog } from 'node:util';
 import { jsBackend, version, type Backend } from './backend.js';
-import { loadHelp, loadNative, nativeSdpa, type NativeBinding } from './native.js';
+import { loadHelp, loadNative, nativeRunAsync, nativeSdpa, type NativeBinding } from './native.js';
+import { defaultThreads, MAX_THREADS } from './threads.js';
+import { expectInt } from './validate.js';
 
 const debug = debuglog('qkv');
 
@@ -20,7 +22,9 @@ function nativeBackend(binding: NativeBinding): Backend {
     sdpa: (plan) => nativeSdpa(binding, plan),
     packWeight: (w, outIn, N, K) => binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K))),
     gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed, N, bias, y),
-    info: () => ({ backend: 'native', simd: binding.simd(), threads: 1, version }),
+    runAsync: (ops, signal) => nativeRunAsync(binding, ops, signal),
+    threads: () => binding.threads(),
+    info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version }),
   };
 }
 
@@ -34,7 +38,16 @@ const load = requested === 'js' ? { binding: null, errors: ['QKV_BACKEND=js'] } 
 if (requested === 'native' && !load.binding) throw new Error(loadHelp(load.errors));
 if (!load.binding && requested === 'auto') debug('native backend unavailable, using js: %s', load.errors.join('; '));
 
+// The pool is process-wide: a worker_thread loading the module sets the same value again.
+load.binding?.setThreads(defaultThreads());
+
 /** The addon, when it loaded and was not switched off (tests use it to force a kernel set). */
 export const nativeBinding: NativeBinding | null = load.binding;
 
 export const activeBackend: Backend = load.binding ? nativeBackend(load.binding) : withLoadError(load.errors);
+
+/** setThreads(): the native pool's size, validated here like every other argument. */
+export function setPoolThreads(n: number): void {
+  expectInt('threads', n, 1, MAX_THREADS);
+  nativeBinding?.setThreads(n);
+}

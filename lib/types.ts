@@ -102,6 +102,11 @@ export interface LinearOptions {
   out?: Float32Array;
 }
 
+export interface LinearAsyncOptions extends LinearOptions {
+  /** Rejects with an AbortError if aborted before the work starts; `out` is then untouched. */
+  signal?: AbortSignal;
+}
+
 export interface LinearConfig {
   /** [outFeatures, inFeatures] ('out-in') or [inFeatures, outFeatures] ('in-out'); copied. */
   weight: Float32Array;
@@ -116,6 +121,11 @@ export interface LinearConfig {
 export interface LinearForwardOptions {
   /** Output [M, outFeatures], written and returned; must not overlap x. */
   out?: Float32Array;
+}
+
+export interface LinearForwardAsyncOptions extends LinearForwardOptions {
+  /** Rejects with an AbortError if aborted before the work starts; `out` is then untouched. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -186,6 +196,11 @@ export interface MhaForwardOptions {
   averageWeights?: boolean;
   /** Output [B, S, E], written and returned; must not overlap any input. */
   out?: Float32Array;
+}
+
+export interface MhaForwardAsyncOptions extends MhaForwardOptions {
+  /** Rejects with an AbortError if aborted before the work starts; `out` is then untouched. */
+  signal?: AbortSignal;
 }
 
 export interface MhaResult {

@@ -5,6 +5,7 @@
 //   gemmPackedLength(N, K) -> number                   floats a packed [N, K] weight needs
 //   gemmPack(w, outIn, N, K, packed) -> packed         w: Float32Array(N*K), [N, K] if outIn else [K, N]
 //   gemm(x, M, K, packed, N, bias, y) -> y             y[M, N] = x[M, K] . B + bias (bias null/undefined = none)
+//                                                      (also a 'gemm' op of runAsync, native/async_binding.cc)
 // `packed` must be a gemmPack result for exactly this N and K (its header is checked: RangeError).
 #include <napi.h>
 
@@ -72,34 +73,44 @@ Napi::Value GemmPack(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  ExpectArgs(info, 7, "gemm");
-  const int64_t M = ExpectDim(info[1], "M");
-  const int64_t K = ExpectDim(info[2], "K");
-  const int64_t N = ExpectDim(info[4], "N");
-  const int64_t x_len = CheckedProduct(env, {M, K}, "x");
-  const int64_t y_len = CheckedProduct(env, {M, N}, "y");
-  const int64_t p_len = PackedLength(env, N, K);
-  const float* x = ExpectF32(info[0], "x", x_len);
-  const float* packed = ExpectF32(info[3], "packed", p_len);
-  if (!PackedWeightMatches(packed, N, K)) {
-    ThrowRange(env, "packed", "a weight packed by gemmPack for N = " + std::to_string(N) + ", K = " + std::to_string(K),
-               "a buffer with another header");
-  }
-  const float* bias = static_cast<const float*>(OptionalTyped(info[5], "bias", napi_float32_array, N));
-  float* y = ExpectF32(info[6], "y", y_len);
-  ExpectDisjoint(env, "y", y, y_len, "x", x, x_len);
-  ExpectDisjoint(env, "y", y, y_len, "packed", packed, p_len);
-  ExpectDisjoint(env, "y", y, y_len, "bias", bias, N);
+  ExpectArgs(info, kGemmArgCount, "gemm");
+  Napi::Value args[kGemmArgCount];
+  for (size_t i = 0; i < kGemmArgCount; ++i) args[i] = info[i];
+  const GemmArgs g = ReadGemmArgs(info.Env(), args);
   try {
-    GemmPacked(x, M, K, K, packed, N, bias, y, N);
+    RunGemm(g);
   } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, "Could not allocate the GEMM workspace (out of memory)");
+    throw Napi::RangeError::New(info.Env(), "Could not allocate the GEMM workspace (out of memory)");
   }
   return info[6];
 }
 
 }  // namespace
+
+GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args) {
+  GemmArgs g;
+  g.M = ExpectDim(args[1], "M");
+  g.K = ExpectDim(args[2], "K");
+  g.N = ExpectDim(args[4], "N");
+  const int64_t x_len = CheckedProduct(env, {g.M, g.K}, "x");
+  const int64_t y_len = CheckedProduct(env, {g.M, g.N}, "y");
+  const int64_t p_len = PackedLength(env, g.N, g.K);
+  g.x = ExpectF32(args[0], "x", x_len);
+  g.packed = ExpectF32(args[3], "packed", p_len);
+  if (!PackedWeightMatches(g.packed, g.N, g.K)) {
+    ThrowRange(env, "packed",
+               "a weight packed by gemmPack for N = " + std::to_string(g.N) + ", K = " + std::to_string(g.K),
+               "a buffer with another header");
+  }
+  g.bias = static_cast<const float*>(OptionalTyped(args[5], "bias", napi_float32_array, g.N));
+  g.y = ExpectF32(args[6], "y", y_len);
+  ExpectDisjoint(env, "y", g.y, y_len, "x", g.x, x_len);
+  ExpectDisjoint(env, "y", g.y, y_len, "packed", g.packed, p_len);
+  ExpectDisjoint(env, "y", g.y, y_len, "bias", g.bias, g.N);
+  return g;
+}
+
+void RunGemm(const GemmArgs& g) { GemmPacked(g.x, g.M, g.K, g.K, g.packed, g.N, g.bias, g.y, g.N); }
 
 void InitGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmPackedLength", Napi::Function::New(env, GemmPackedLength, "gemmPackedLength"));

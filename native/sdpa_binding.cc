@@ -1,4 +1,5 @@
-// sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores)
+// sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores) -> out
+// The same 12 values form an 'sdpa' op of runAsync (native/async_binding.cc).
 //   dims: Int32Array [B, H, Hkv, Sq, Sk, D, Dv, layout, causal, maskB, maskH, maskQ, maskK]
 //   (layout 0 = bhsd, 1 = bshd; mask dims right-aligned to rank 4, each 1 or the full size)
 //   mask: Float32Array (added) | Uint8Array (0 blocks) | null; its kind follows its type.
@@ -7,6 +8,8 @@
 #include <napi.h>
 
 #include <new>
+#include <string>
+#include <vector>
 
 #include "args.h"
 #include "attention.h"
@@ -17,12 +20,10 @@ namespace {
 
 enum Dim { kB, kH, kHkv, kSq, kSk, kD, kDv, kLayout, kCausal, kMaskB, kMaskH, kMaskQ, kMaskK, kDimCount };
 
-Napi::Value Sdpa(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 12) {
-    throw Napi::TypeError::New(env, "Expected 12 arguments for sdpa but received " + std::to_string(info.Length()));
-  }
-  const int32_t* dims = static_cast<const int32_t*>(ExpectTyped(info[4], "dims", napi_int32_array, kDimCount));
+}  // namespace
+
+AttnArgs ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
+  const int32_t* dims = static_cast<const int32_t*>(ExpectTyped(args[4], "dims", napi_int32_array, kDimCount));
   const char* kDimNames[kDimCount] = {"B", "H", "Hkv", "Sq", "Sk", "D", "Dv"};
   for (int i = kB; i <= kDv; ++i) {
     if (dims[i] < 1) ThrowRange(env, std::string("dims.") + kDimNames[i], "a positive integer", std::to_string(dims[i]));
@@ -35,13 +36,13 @@ Napi::Value Sdpa(const Napi::CallbackInfo& info) {
   AttnArgs a{};
   a.shape = s;
   a.layout = static_cast<Layout>(dims[kLayout]);
-  a.q = ExpectF32(info[0], "q", CheckedProduct(env, {s.B, s.H, s.Sq, s.D}, "q"));
-  a.k = ExpectF32(info[1], "k", CheckedProduct(env, {s.B, s.Hkv, s.Sk, s.D}, "k"));
-  a.v = ExpectF32(info[2], "v", CheckedProduct(env, {s.B, s.Hkv, s.Sk, s.Dv}, "v"));
-  a.out = ExpectF32(info[3], "out", CheckedProduct(env, {s.B, s.H, s.Sq, s.Dv}, "out"));
-  a.scale = static_cast<float>(ExpectFinite(info[5], "scale"));
-  a.softcap = static_cast<float>(ExpectFinite(info[6], "softcap"));
-  if (a.softcap < 0) ThrowRange(env, "softcap", "a number >= 0", Describe(info[6]));
+  a.q = ExpectF32(args[0], "q", CheckedProduct(env, {s.B, s.H, s.Sq, s.D}, "q"));
+  a.k = ExpectF32(args[1], "k", CheckedProduct(env, {s.B, s.Hkv, s.Sk, s.D}, "k"));
+  a.v = ExpectF32(args[2], "v", CheckedProduct(env, {s.B, s.Hkv, s.Sk, s.Dv}, "v"));
+  a.out = ExpectF32(args[3], "out", CheckedProduct(env, {s.B, s.H, s.Sq, s.Dv}, "out"));
+  a.scale = static_cast<float>(ExpectFinite(args[5], "scale"));
+  a.softcap = static_cast<float>(ExpectFinite(args[6], "softcap"));
+  if (a.softcap < 0) ThrowRange(env, "softcap", "a number >= 0", Describe(args[6]));
 
   // Mask: each dim 1 (broadcast, stride 0) or the full size.
   const int64_t full[4] = {s.B, s.H, s.Sq, s.Sk};
@@ -53,7 +54,7 @@ Napi::Value Sdpa(const Napi::CallbackInfo& info) {
                  std::to_string(mask_dims[i]));
     }
   }
-  const Napi::Value& mask = info[7];
+  const Napi::Value& mask = args[7];
   if (!mask.IsUndefined() && !mask.IsNull()) {
     int64_t mask_len = CheckedProduct(env, {mask_dims[0], mask_dims[1], mask_dims[2], mask_dims[3]}, "mask");
     bool is_bool = mask.IsTypedArray() && mask.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
@@ -67,9 +68,9 @@ Napi::Value Sdpa(const Napi::CallbackInfo& info) {
   }
 
   a.causal = dims[kCausal] == 1;
-  a.offsets = static_cast<const int32_t*>(OptionalTyped(info[8], "offsets", napi_int32_array, s.B));
-  if (a.causal && a.offsets == nullptr) ThrowRange(env, "offsets", "Int32Array(" + std::to_string(s.B) + ") when causal", Describe(info[8]));
-  a.kv_lengths = static_cast<const int32_t*>(OptionalTyped(info[9], "kvLengths", napi_int32_array, s.B));
+  a.offsets = static_cast<const int32_t*>(OptionalTyped(args[8], "offsets", napi_int32_array, s.B));
+  if (a.causal && a.offsets == nullptr) ThrowRange(env, "offsets", "Int32Array(" + std::to_string(s.B) + ") when causal", Describe(args[8]));
+  a.kv_lengths = static_cast<const int32_t*>(OptionalTyped(args[9], "kvLengths", napi_int32_array, s.B));
   if (a.kv_lengths) {
     for (int64_t b = 0; b < s.B; ++b) {
       if (a.kv_lengths[b] < 0 || a.kv_lengths[b] > s.Sk) {
@@ -79,19 +80,33 @@ Napi::Value Sdpa(const Napi::CallbackInfo& info) {
     }
   }
   const int64_t probs_len = CheckedProduct(env, {s.B, s.H, s.Sq, s.Sk}, "weights");
-  a.weights = static_cast<float*>(OptionalTyped(info[10], "weights", napi_float32_array, probs_len));
-  a.scores = static_cast<float*>(OptionalTyped(info[11], "scores", napi_float32_array, probs_len));
+  a.weights = static_cast<float*>(OptionalTyped(args[10], "weights", napi_float32_array, probs_len));
+  a.scores = static_cast<float*>(OptionalTyped(args[11], "scores", napi_float32_array, probs_len));
 
+  return a;
+}
+
+namespace {
+
+Napi::Value Sdpa(const Napi::CallbackInfo& info) {
+  if (info.Length() != kSdpaArgCount) {
+    throw Napi::TypeError::New(info.Env(), "Expected 12 arguments for sdpa but received " + std::to_string(info.Length()));
+  }
+  Napi::Value args[kSdpaArgCount];
+  for (size_t i = 0; i < kSdpaArgCount; ++i) args[i] = info[i];
+  const AttnArgs a = ReadSdpaArgs(info.Env(), args);
   try {
     AttentionForward(a);
   } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, "Could not allocate the attention workspace (out of memory)");
+    throw Napi::RangeError::New(info.Env(), "Could not allocate the attention workspace (out of memory)");
   }
   return info[3];
 }
 
 }  // namespace
 
-void InitSdpa(Napi::Env env, Napi::Object exports) { exports.Set("sdpa", Napi::Function::New(env, Sdpa, "sdpa")); }
+void InitSdpa(Napi::Env env, Napi::Object exports) {
+  exports.Set("sdpa", Napi::Function::New(env, Sdpa, "sdpa"));
+}
 
 }  // namespace qkv

@@ -15,6 +15,11 @@ const api = createApi(jsBackend);
 
 /** See `scaledDotProductAttention` in `qkv`; runs on the TypeScript kernels. */
 export const scaledDotProductAttention = api.scaledDotProductAttention;
+/**
+ * See `scaledDotProductAttentionAsync` in `qkv`. The TypeScript kernels have no thread of their
+ * own: the work runs on a later turn of the event loop, not in parallel with it.
+ */
+export const scaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
 /** Always 'js'. */
 export const backend = api.backend;
 export const info = api.info;
@@ -34,6 +39,8 @@ export const info = api.info;
  * const y = linear(x, weight, bias, { inFeatures: 768, outFeatures: 3072 }); // PyTorch nn.Linear(768, 3072)
  */
 export const linear = api.linear;
+/** See `linearAsync` in `qkv` (runs on a later turn of the event loop). */
+export const linearAsync = api.linearAsync;
 
 /**
  * (TypeScript kernels.) A fully connected layer whose weight is copied and packed once (into the backend's SGEMM panel
@@ -80,5 +87,5 @@ export class MultiHeadAttention extends MultiHeadAttentionBase {
   }
 }
 
-export type { LinearFunction, ScaledDotProductAttention } from '../api.js';
+export type { LinearAsyncFunction, LinearFunction, ScaledDotProductAttention, ScaledDotProductAttentionAsync } from '../api.js';
 export type * from '../types.js';

@@ -1,0 +1,167 @@
+#include "thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+namespace qkv {
+namespace {
+
+// One ParallelFor in progress. Lives on its caller's stack; the caller leaves only when every
+// item is done and no helper still holds a pointer to it.
+struct Task {
+  const std::function<void(int64_t, int)>* fn;
+  int64_t n;
+  std::atomic<int64_t> next{0};
+  int64_t done = 0;     // guarded by Pool::mu_
+  int helpers = 0;      // guarded by Pool::mu_: helpers working now
+  int joined = 0;       // guarded by Pool::mu_: helpers so far, which numbers their slots
+  int max_helpers = 0;
+
+  // Runs items until none is left unclaimed; returns how many this thread ran. A helper leaves
+  // only when no item is left to claim, so no later helper can join and reuse its slot.
+  int64_t Work(int slot) {
+    int64_t ran = 0;
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      (*fn)(i, slot);
+      ++ran;
+    }
+    return ran;
+  }
+  bool Claimable() const { return helpers < max_helpers && next.load(std::memory_order_relaxed) < n; }
+};
+
+class Pool {
+ public:
+  // Never destroyed: pool threads may still be parked when the process exits, and joining them
+  // from a static destructor would race with other exit-time teardown.
+  static Pool& Get() {
+    static Pool* pool = new Pool();
+    return *pool;
+  }
+
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
+
+  void SetThreads(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads_.store(std::max(1, n), std::memory_order_relaxed);
+    work_cv_.notify_all();
+  }
+
+  void ParallelFor(int64_t n, int slots, const std::function<void(int64_t, int)>& fn) {
+    const int helpers = static_cast<int>(std::min<int64_t>(slots - 1, n - 1));
+    if (helpers <= 0) {
+      for (int64_t i = 0; i < n; ++i) fn(i, 0);
+      return;
+    }
+    Task task;
+    task.fn = &fn;
+    task.n = n;
+    task.max_helpers = helpers;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      EnsureWorkers(helpers);
+      tasks_.push_front(&task);  // nested work first: it belongs to a call already running
+      work_cv_.notify_all();
+    }
+    const int64_t ran = task.Work(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    task.done += ran;
+    tasks_.erase(std::find(tasks_.begin(), tasks_.end(), &task));
+    done_cv_.wait(lock, [&] { return task.done == task.n && task.helpers == 0; });
+  }
+
+  bool Submit(PoolJob* job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (EnsureWorkers(threads()) == 0) return false;
+    jobs_.push_back(job);
+    work_cv_.notify_all();  // notify_one could wake a surplus thread that cannot take it
+    return true;
+  }
+
+  bool Cancel(PoolJob* job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = std::find(jobs_.begin(), jobs_.end(), job);
+    if (it == jobs_.end()) return false;
+    jobs_.erase(it);
+    return true;
+  }
+
+ private:
+  Pool() = default;
+
+  // Called with mu_ held. Async jobs need at least one pool thread even when threads() == 1.
+  // If the OS refuses a thread, the pool keeps what it has: ParallelFor callers then do more of
+  // the work themselves, and Submit reports failure when no thread exists at all.
+  int EnsureWorkers(int n) {
+    for (; n_workers_ < n; ++n_workers_) {
+      try {
+        std::thread([this, index = n_workers_] { WorkerLoop(index); }).detach();
+      } catch (const std::system_error&) {
+        break;
+      }
+    }
+    return n_workers_;
+  }
+
+  Task* ClaimableTask() {
+    for (Task* t : tasks_) {
+      if (t->Claimable()) return t;
+    }
+    return nullptr;
+  }
+
+  void WorkerLoop(int index) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      Task* task = nullptr;
+      work_cv_.wait(lock, [&] {
+        if (index >= threads()) return false;  // surplus thread: sleeps until threads grow
+        task = ClaimableTask();
+        return task != nullptr || !jobs_.empty();
+      });
+      if (task != nullptr) {
+        ++task->helpers;
+        const int slot = ++task->joined;
+        lock.unlock();
+        const int64_t ran = task->Work(slot);
+        lock.lock();
+        task->done += ran;
+        --task->helpers;
+        if (task->done == task->n && task->helpers == 0) done_cv_.notify_all();
+        continue;
+      }
+      PoolJob* job = jobs_.front();
+      jobs_.pop_front();
+      lock.unlock();
+      job->Run();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<Task*> tasks_;
+  std::deque<PoolJob*> jobs_;
+  int n_workers_ = 0;  // threads started so far; they live as long as the process
+  std::atomic<int> threads_{1};
+};
+
+}  // namespace
+
+int Threads() { return Pool::Get().threads(); }
+int ParallelSlots(int64_t n) { return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(Threads(), n))); }
+void SetThreads(int n) { Pool::Get().SetThreads(n); }
+void ParallelFor(int64_t n, int slots, const std::function<void(int64_t, int)>& fn) {
+  Pool::Get().ParallelFor(n, slots, fn);
+}
+bool Submit(PoolJob* job) { return Pool::Get().Submit(job); }
+bool Cancel(PoolJob* job) { return Pool::Get().Cancel(job); }
+
+}  // namespace qkv

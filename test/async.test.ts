@@ -1,0 +1,185 @@
+// The server path (DESIGN.md, Async): ...Async twins equal their sync results, run on the
+// library's own pool (the event loop and libuv's pool stay free), honour AbortSignal, and work
+// from worker_threads, including workers terminated mid-call.
+import { execFileSync } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { afterAll, describe, expect, test } from 'vitest';
+import * as native from '../lib/index.js';
+import * as js from '../lib/js/index.js';
+import { nativeBinding } from '../lib/select.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const apis = [{ name: 'js', api: js }, ...(nativeBinding ? [{ name: 'native', api: native }] : [])];
+const fill = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
+
+function layerWeights(E: number) {
+  return {
+    inProjWeight: fill(3 * E * E, (i) => Math.sin(i * 0.013) * 0.1),
+    inProjBias: fill(3 * E, (i) => Math.cos(i) * 0.01),
+    outProjWeight: fill(E * E, (i) => Math.cos(i * 0.007) * 0.1),
+    outProjBias: fill(E, (i) => Math.sin(i) * 0.01),
+  };
+}
+
+describe.each(apis)('async equals sync [$name]', ({ api }) => {
+  const B = 2, H = 4, Hkv = 2, S = 37, D = 16;
+  const q = fill(B * H * S * D, (i) => Math.sin(i * 0.3));
+  const k = fill(B * Hkv * S * D, (i) => Math.cos(i * 0.7));
+  const v = fill(B * Hkv * S * D, (i) => Math.sin(i * 0.11));
+  const options = { batch: B, heads: H, kvHeads: Hkv, seqQ: S, headDim: D, causal: true };
+
+  test('scaledDotProductAttentionAsync', async () => {
+    const want = api.scaledDotProductAttention(q, k, v, options);
+    expect(await api.scaledDotProductAttentionAsync(q, k, v, options)).toEqual(want);
+    const both = await api.scaledDotProductAttentionAsync(q, k, v, { ...options, weights: true, scores: true });
+    const wantBoth = api.scaledDotProductAttention(q, k, v, { ...options, weights: true, scores: true });
+    expect(both.output).toEqual(wantBoth.output);
+    expect(both.weights).toEqual(wantBoth.weights);
+    expect(both.scores).toEqual(wantBoth.scores);
+    const out = new Float32Array(want.length);
+    expect(await api.scaledDotProductAttentionAsync(q, k, v, { ...options, out })).toBe(out);
+  });
+
+  test('linearAsync and Linear#forwardAsync', async () => {
+    const x = fill(5 * 24, (i) => Math.sin(i));
+    const w = fill(7 * 24, (i) => Math.cos(i * 0.3));
+    const b = fill(7, (i) => i * 0.1);
+    const want = api.linear(x, w, b, { inFeatures: 24 });
+    expect(await api.linearAsync(x, w, b, { inFeatures: 24 })).toEqual(want);
+    const fc = new api.Linear({ weight: w, bias: b, inFeatures: 24 });
+    expect(await fc.forwardAsync(x)).toEqual(want);
+  });
+
+  test('MultiHeadAttention#forwardAsync, concurrent calls on one layer', async () => {
+    const E = 32;
+    const layer = new api.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) });
+    const xs = [1, 2, 3].map((s) => fill(2 * 9 * E, (i) => Math.sin(i * 0.05 * s)));
+    const want = xs.map((x) => layer.forward(x, { batch: 2, causal: true }));
+    const got = await Promise.all(xs.map((x) => layer.forwardAsync(x, { batch: 2, causal: true })));
+    got.forEach((y, i) => expect(y).toEqual(want[i]));
+    const withWeights = await layer.forwardAsync(xs[0], { batch: 2, needWeights: true, averageWeights: true });
+    expect(withWeights.weights).toEqual(layer.forward(xs[0], { batch: 2, needWeights: true, averageWeights: true }).weights);
+  });
+
+  test('validation throws synchronously, before any Promise exists', () => {
+    expect(() => api.scaledDotProductAttentionAsync(q, k, v, { ...options, casual: true } as never)).toThrow(TypeError);
+    expect(() => api.scaledDotProductAttentionAsync(q, k, v, { ...options, signal: 'stop' } as never)).toThrow(/AbortSignal for options\.signal/);
+    expect(() => api.linearAsync(q, k, { inFeatures: 7 })).toThrow(RangeError);
+  });
+
+  test('an already-aborted signal rejects (no throw) and leaves out untouched', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('client went away'));
+    const out = new Float32Array(B * H * S * D).fill(7);
+    const p = api.scaledDotProductAttentionAsync(q, k, v, { ...options, out, signal: controller.signal });
+    await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    expect(out.every((x) => x === 7)).toBe(true);
+  });
+});
+
+describe.runIf(nativeBinding)('native pool', () => {
+  const threadsBefore = native.info().threads;
+  afterAll(() => native.setThreads(threadsBefore));
+
+  test('setThreads validates and info() reports it', () => {
+    expect(() => native.setThreads(0)).toThrow(RangeError);
+    expect(() => native.setThreads(1.5)).toThrow(RangeError);
+    expect(() => native.setThreads('2' as never)).toThrow(TypeError);
+    native.setThreads(1);
+    expect(native.info().threads).toBe(1);
+    native.setThreads(threadsBefore);
+  });
+
+  test('results do not depend on the thread count', () => {
+    const H = 8, S = 200, D = 64;
+    const q = fill(H * S * D, (i) => Math.sin(i * 0.3));
+    const k = fill(H * S * D, (i) => Math.cos(i * 0.7));
+    const options = { heads: H, seqQ: S, headDim: D, causal: true };
+    const decode = { heads: H, seqQ: 1, seqK: S, headDim: D };
+    const results = [1, 2, 3].map((t) => {
+      native.setThreads(t);
+      return [native.scaledDotProductAttention(q, k, k, options), native.scaledDotProductAttention(q.subarray(0, H * D), k, k, decode)];
+    });
+    native.setThreads(threadsBefore);
+    for (const r of results.slice(1)) {
+      expect(r[0]).toEqual(results[0][0]);
+      expect(r[1]).toEqual(results[0][1]);
+    }
+  });
+
+  test('a queued call aborted before it starts rejects and leaves out untouched', async () => {
+    native.setThreads(1);
+    const H = 8, S = 1024, D = 64;
+    const q = fill(H * S * D, (i) => Math.sin(i));
+    const options = { heads: H, seqQ: S, headDim: D };
+    const busy = [1, 2].map(() => native.scaledDotProductAttentionAsync(q, q, q, options));
+    const controller = new AbortController();
+    const out = new Float32Array(H * S * D).fill(3);
+    const queued = native.scaledDotProductAttentionAsync(q, q, q, { ...options, out, signal: controller.signal });
+    controller.abort();
+    await expect(queued).rejects.toMatchObject({ name: 'AbortError' });
+    await Promise.all(busy);
+    expect(out.every((x) => x === 3)).toBe(true);
+    native.setThreads(threadsBefore);
+  });
+
+  test('the event loop stays responsive while async layer calls run', async () => {
+    const E = 768, S = 512;
+    const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: 12, weights: layerWeights(E) });
+    const x = fill(S * E, (i) => Math.sin(i * 0.001));
+    const t0 = performance.now();
+    layer.forward(x);
+    const callMs = performance.now() - t0;
+    const histogram = monitorEventLoopDelay({ resolution: 1 });
+    histogram.enable();
+    const ticker = setInterval(() => {}, 1);
+    await Promise.all(Array.from({ length: 8 }, () => layer.forwardAsync(x)));
+    clearInterval(ticker);
+    histogram.disable();
+    const p99 = histogram.percentile(99) / 1e6;
+    expect(p99, `p99 event-loop delay ${p99.toFixed(1)} ms with calls of ${callMs.toFixed(0)} ms`).toBeLessThan(20);
+  });
+
+  test("libuv's pool stays free: readFile completes while 8 calls run (UV_THREADPOOL_SIZE=2)", () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/libuv-probe.ts'], {
+      cwd: root,
+      env: { ...process.env, UV_THREADPOOL_SIZE: '2' },
+      encoding: 'utf8',
+    });
+    const { readMs, callMs } = JSON.parse(out.trim().split('\n').pop()!);
+    expect(readMs, `readFile took ${readMs} ms; one call ${callMs} ms`).toBeLessThan(Math.max(callMs / 4, 5));
+  });
+
+  test('4 worker_threads x 50 concurrent calls each are correct', async () => {
+    const workers = [0, 1, 2, 3].map((seed) => runWorker({ calls: 50, seqQ: 33, heads: 4, headDim: 16, seed }));
+    const results = await Promise.all(workers.map((w) => w.done));
+    for (const r of results) expect(r).toEqual({ done: true, ok: true, calls: 50 });
+  });
+
+  test('terminating a worker with calls in flight keeps the process alive and working', async () => {
+    for (let round = 0; round < 3; round++) {
+      const w = runWorker({ calls: 20, seqQ: 512, heads: 8, headDim: 64, seed: round });
+      await w.started;
+      await new Promise((r) => setTimeout(r, 5));
+      await w.worker.terminate();
+    }
+    const q = fill(4 * 8 * 16, Math.sin);
+    const out = await native.scaledDotProductAttentionAsync(q, q, q, { heads: 4, seqQ: 8, headDim: 16 });
+    expect(out).toEqual(native.scaledDotProductAttention(q, q, q, { heads: 4, seqQ: 8, headDim: 16 }));
+  });
+});
+
+function runWorker(workerData: object) {
+  const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: { ...workerData, script: new URL('./fixtures/attention-worker.ts', import.meta.url).href },
+  });
+  let onStarted!: () => void;
+  const started = new Promise<void>((r) => (onStarted = r));
+  const done = new Promise((resolve, reject) => {
+    worker.on('message', (m) => (m.started ? onStarted() : resolve(m)));
+    worker.on('error', reject);
+  });
+  return { worker, started, done };
+}
