@@ -16,7 +16,7 @@ test('examples/server.mjs answers concurrent requests', async () => {
       });
       child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
     });
-    const answers = await Promise.all([16, 64, 128, 256].map((t) => fetch(`${base}/attend?tokens=${t}`).then((r) => r.json())));
+    const answers = await Promise.all([16, 64, 128, 256].map((t) => fetch(`${base}/attend?tokens=${t}`).then((r) => r.json() as Promise<{ tokens: number; first: number[] }>)));
     answers.forEach((a, i) => {
       expect(a.tokens).toBe([16, 64, 128, 256][i]);
       expect(a.first).toHaveLength(4);
