@@ -86,13 +86,25 @@ class AsyncCall final : public PoolJob {
     hook_registered_ = false;
   }
 
+  // Raw N-API on purpose: this runs outside any callback scope of node-addon-api, so a C++
+  // exception here would terminate the process. While a worker_thread is being terminated, N-API
+  // refuses to call into JS; the status is then ignored and the call simply goes unreported.
   static void CallJs(napi_env env, napi_value callback, void* context, void* /*data*/) {
     auto* self = static_cast<AsyncCall*>(context);
     if (env == nullptr) return;  // tearing down: nobody to tell
-    Napi::Env e(env);
     self->Forget();
-    Napi::Value arg = self->error_.empty() ? e.Null() : Napi::RangeError::New(e, self->error_).Value();
-    Napi::Function(env, callback).Call({arg});  // a throw here surfaces as an uncaught exception
+    napi_value arg = nullptr;
+    if (self->error_.empty()) {
+      napi_get_null(env, &arg);
+    } else {
+      napi_value message = nullptr;
+      napi_create_string_utf8(env, self->error_.c_str(), self->error_.size(), &message);
+      napi_create_range_error(env, nullptr, message, &arg);
+    }
+    napi_value undefined = nullptr;
+    napi_get_undefined(env, &undefined);
+    napi_value result = nullptr;
+    if (arg != nullptr) napi_call_function(env, undefined, callback, 1, &arg, &result);
   }
 
   // JS thread (or teardown): the TSFN is gone, so nothing can call back any more.

@@ -1,22 +1,39 @@
-// AttentionForward: cuts one call into independent tiles and runs the selected ISA kernel on each.
+// AttentionForward: cuts one call into independent tiles and runs the selected ISA kernel on each,
+// on the calling thread and the process-wide pool (thread_pool.h).
 //
-// A work item is one tile: batch b, kv head hk, a chunk of that group's query heads g in [g0, g1)
-// and a chunk of query positions i in [i0, i1). Its rows (i, g) go i-major, r = (i - i0) * Gt +
-// (g - g0), and all read the same keys and values (k, v of head hk), so GQA/MQA query heads share
-// every K/V block the kernel loads; with Sq = 1 (decode) a tile is the G heads of one group.
-// i-major also keeps key_end nondecreasing along the rows, which the kernel needs (kernels.h).
+// A tile is: batch b, kv head hk, a chunk of that group's query heads g in [g0, g1) and a chunk of
+// query positions i in [i0, i1). Its rows (i, g) go i-major, r = (i - i0) * Gt + (g - g0), and all
+// read the same keys and values (k, v of head hk), so GQA/MQA query heads share every K/V block
+// the kernel loads; with Sq = 1 (decode) a tile is the G heads of one group. i-major also keeps
+// key_end nondecreasing along the rows, which the kernel needs (kernels.h).
 //
-// Items are independent and write disjoint rows of out / weights / scores, so a pool can run
-// them as parallel_for(n_items, ...), each worker with its own workspace (thread_local below).
-// With causal masking, items of larger i cost more (they see more keys).
+// Work items. Tiles write disjoint rows of out / weights / scores, so they run as ParallelFor
+// items, each on the workspace of the slot that runs it. The position chunk is the outermost
+// index of a tile and goes DOWN as items are claimed: with causal masking a tile of larger i sees
+// more keys, so the costly tiles are handed out first and the cheap ones fill in at the end.
+//
+// Split over keys (decode: few rows, long Sk). When a call has fewer than kSplitTiles tiles and
+// at least 2 * kMinChunkKeys visible keys (and asks for no scores / weights), every tile's key
+// range is also cut into chunks: item = (tile, chunk). Each chunk computes its partial softmax
+// (row max m_c, denominator l_c, unnormalized O_c; kernels.h) into a buffer, and a second pass
+// merges the chunks of each row exactly, in chunk order:
+//   m = max_c m_c,  l = sum_c e^(m_c - m) l_c,  out = (sum_c e^(m_c - m) O_c) / l   (m = -inf: zeros)
+// The chunk boundaries depend only on the shape and the visible key count (never on the thread
+// count), and each chunk and each merge runs on one thread in a fixed order, so out is bitwise
+// identical for any number of threads. Against the unsplit kernel it differs by float rounding
+// only: each O_c and l_c is rescaled once more (one extra multiply by e^(m_c - m), which is
+// computed to ~1 ulp), so the merged result stays within a few ulp of relative error of l and of
+// each O component, far inside the 1e-5 + 1e-4 |x| tolerance of DESIGN.md.
 #include "attention.h"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <new>
 
 #include "dispatch.h"
 #include "kernels/kernels.h"
+#include "thread_pool.h"
 
 namespace qkv {
 namespace {
@@ -31,8 +48,10 @@ int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t Max(int64_t a, int64_t b) { return a > b ? a : b; }
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Per-worker scratch: grows to the largest tile workspace seen and is kept, so steady-state calls
-// allocate nothing. Sized by the tile (O(Br (D + Bc + Dv))), never by Sq or Sk.
+// The calling thread's scratch: one tile workspace per slot, plus the split-over-keys partials.
+// Grows to the largest call seen and is kept, so steady-state calls allocate nothing. Sized by
+// the tile (O(Br (D + Bc + Dv)) per slot) and, when split, by fewer than 2 * kSplitTiles items
+// of Rt (Dv + 2) floats; never by Sq or Sk.
 class Workspace {
  public:
   Workspace() = default;
@@ -64,7 +83,7 @@ class Workspace {
 
 thread_local Workspace t_workspace;
 
-// How a call splits into tiles; everything RunItem needs besides the workspace.
+// How a call splits into items; everything RunItem needs besides the workspace.
 struct Plan {
   const AttnArgs* a;
   const KernelTable* kernels;
@@ -72,9 +91,32 @@ struct Plan {
   int64_t G;          // query heads per kv head
   int64_t Gt;         // query heads per tile (all G unless G > Br)
   int64_t Pt;         // query positions per tile
+  int64_t Rt;         // rows per tile at most: Gt * Pt
   int64_t n_g, n_i;   // chunks of heads / of positions per (b, hk)
-  int64_t n_items;
+  int64_t n_tiles;
+  int64_t n_chunks;   // key chunks per tile: 1 = no split over keys
+  int64_t chunk;      // keys per chunk (when n_chunks > 1)
+  int64_t n_items;    // n_tiles * n_chunks
+  size_t partial_floats;  // per item: Rt * (Dv + 2) when split, else 0
 };
+
+// Split over keys only when there are fewer tiles than this (too few to keep the threads of any
+// usual machine busy), and never into chunks of fewer than kMinChunkKeys keys: a chunk then costs
+// >= 512 K/V rows, against one (m, l, O) merge per row. Constants, so a call splits the same way
+// whatever the thread count.
+constexpr int64_t kSplitTiles = 64;
+constexpr int64_t kMinChunkKeys = 512;
+
+// Below this many flops a call runs on the calling thread alone (the items are the same).
+constexpr double kMinParallelFlops = 1e6;
+
+// Keys [key_end, Sk) are blocked for query position i of batch b: kv_lengths and causal.
+int64_t KeyEnd(const AttnArgs& a, int64_t b, int64_t i) {
+  int64_t end = a.shape.Sk;
+  if (a.kv_lengths != nullptr) end = Min(end, a.kv_lengths[b]);
+  if (a.causal) end = Min(end, static_cast<int64_t>(a.offsets[b]) + i + 1);
+  return Max(end, 0);
+}
 
 Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
   const AttnShape& s = a.shape;
@@ -89,38 +131,47 @@ Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
   p.G = s.H / s.Hkv;
   p.Gt = Min(p.G, Br);
   p.Pt = Br / p.Gt;
+  p.Rt = p.Gt * Min(p.Pt, s.Sq);
   p.n_g = CeilDiv(p.G, p.Gt);
   p.n_i = CeilDiv(s.Sq, p.Pt);
-  p.n_items = s.B * s.Hkv * p.n_g * p.n_i;
+  p.n_tiles = s.B * s.Hkv * p.n_g * p.n_i;
+  p.n_chunks = 1;
+  p.chunk = s.Sk;
+  p.partial_floats = 0;
+  if (p.n_tiles < kSplitTiles && a.weights == nullptr && a.scores == nullptr) {
+    int64_t key_hi = 0;  // the most keys any row sees (KeyEnd grows with i)
+    for (int64_t b = 0; b < s.B; ++b) key_hi = Max(key_hi, KeyEnd(a, b, s.Sq - 1));
+    const int64_t want = Min(key_hi / kMinChunkKeys, CeilDiv(kSplitTiles, p.n_tiles));
+    if (want >= 2) {
+      p.chunk = CeilDiv(CeilDiv(key_hi, want), 64) * 64;  // whole key blocks of every ISA
+      p.n_chunks = CeilDiv(key_hi, p.chunk);
+      p.partial_floats = static_cast<size_t>(p.Rt * (s.Dv + 2));
+    }
+  }
+  p.n_items = p.n_tiles * p.n_chunks;
   return p;
 }
 
-// Keys [key_end, Sk) are blocked for query position i of batch b: kv_lengths and causal.
-int64_t KeyEnd(const AttnArgs& a, int64_t b, int64_t i) {
-  int64_t end = a.shape.Sk;
-  if (a.kv_lengths != nullptr) end = Min(end, a.kv_lengths[b]);
-  if (a.causal) end = Min(end, static_cast<int64_t>(a.offsets[b]) + i + 1);
-  return Max(end, 0);
-}
-
-void RunItem(const Plan& p, int64_t item, float* workspace) {
+// The rows of one tile (at most Rt) with their key_end capped at key_stop; returns the row count.
+// Fills everything of `tile` but the key range and partial output.
+int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* rows, AttnTile& tile) {
   const AttnArgs& a = *p.a;
   const AttnShape& s = a.shape;
-  const int64_t ic = item % p.n_i;
-  item /= p.n_i;
-  const int64_t gc = item % p.n_g;
-  item /= p.n_g;
-  const int64_t hk = item % s.Hkv;
-  const int64_t b = item / s.Hkv;
+  const int64_t per_i = s.B * s.Hkv * p.n_g;
+  const int64_t ic = p.n_i - 1 - tile_index / per_i;  // costly (late) positions first
+  int64_t rest = tile_index % per_i;
+  const int64_t gc = rest % p.n_g;
+  rest /= p.n_g;
+  const int64_t hk = rest % s.Hkv;
+  const int64_t b = rest / s.Hkv;
   const int64_t i0 = ic * p.Pt, i1 = Min(s.Sq, i0 + p.Pt);
   const int64_t g0 = gc * p.Gt, g1 = Min(p.G, g0 + p.Gt);
 
   const size_t mask_elem = a.mask_kind == MaskKind::kFloat ? sizeof(float) : sizeof(uint8_t);
   const int64_t* ms = a.mask_strides;
-  TileRow rows[kMaxTileRows];
   int64_t n = 0;
   for (int64_t i = i0; i < i1; ++i) {
-    const int64_t key_end = KeyEnd(a, b, i);
+    const int64_t key_end = Min(KeyEnd(a, b, i), key_stop);
     for (int64_t g = g0; g < g1; ++g, ++n) {
       const int64_t h = hk * p.G + g;
       const int64_t bhi = (b * s.H + h) * s.Sq + i;  // row of [B, H, Sq, Sk]
@@ -136,7 +187,6 @@ void RunItem(const Plan& p, int64_t item, float* workspace) {
     }
   }
 
-  AttnTile tile;
   tile.k = a.k + b * p.ks.b + hk * p.ks.h;
   tile.k_stride = p.ks.s;
   tile.v = a.v + b * p.vs.b + hk * p.vs.h;
@@ -150,7 +200,63 @@ void RunItem(const Plan& p, int64_t item, float* workspace) {
   tile.mask_stride = a.mask_kind == MaskKind::kNone ? 0 : ms[3];
   tile.n_rows = n;
   tile.rows = rows;
+  tile.key_begin = 0;
+  tile.partial_ml = nullptr;
+  return n;
+}
+
+// Item `item` = (tile, key chunk). Unsplit: the tile's rows, normalized, straight into out.
+// Split: chunk c's partial of every row into the item's block of `partials`:
+//   O of row r at block + r * Dv, then (m, l) of row r at block + Rt * Dv + 2r.
+void RunItem(const Plan& p, int64_t item, float* workspace, float* partials) {
+  TileRow rows[kMaxTileRows];
+  AttnTile tile;
+  if (p.n_chunks == 1) {
+    MakeTile(p, item, p.a->shape.Sk, rows, tile);
+  } else {
+    const int64_t c = item % p.n_chunks;
+    const int64_t n = MakeTile(p, item / p.n_chunks, (c + 1) * p.chunk, rows, tile);
+    float* block = partials + item * p.partial_floats;
+    for (int64_t r = 0; r < n; ++r) rows[r].out = block + r * p.a->shape.Dv;
+    tile.key_begin = c * p.chunk;
+    tile.partial_ml = block + p.Rt * p.a->shape.Dv;
+  }
   p.kernels->attend_tile(tile, workspace);
+}
+
+// Merges the key chunks of one tile's rows into out (see the top of the file), chunk by chunk.
+void MergeTile(const Plan& p, int64_t tile_index, const float* partials) {
+  const int64_t Dv = p.a->shape.Dv;
+  TileRow rows[kMaxTileRows];
+  AttnTile tile;
+  const int64_t n = MakeTile(p, tile_index, p.a->shape.Sk, rows, tile);
+  const float* first = partials + tile_index * p.n_chunks * p.partial_floats;
+  for (int64_t r = 0; r < n; ++r) {
+    float m = -INFINITY;
+    for (int64_t c = 0; c < p.n_chunks; ++c) {
+      const float mc = first[c * p.partial_floats + p.Rt * Dv + 2 * r];
+      if (mc != mc) {  // NaN (from NaN inputs) wins and flows into out
+        m = mc;
+        break;
+      }
+      if (mc > m) m = mc;
+    }
+    float* out = rows[r].out;
+    for (int64_t x = 0; x < Dv; ++x) out[x] = 0.0f;
+    if (m == -INFINITY) continue;  // every key blocked: zeros
+    float l = 0.0f;
+    for (int64_t c = 0; c < p.n_chunks; ++c) {
+      const float* block = first + c * p.partial_floats;
+      const float mc = block[p.Rt * Dv + 2 * r];
+      if (mc == -INFINITY) continue;  // this chunk saw no key of the row
+      const float w = std::exp(mc - m);
+      l += w * block[p.Rt * Dv + 2 * r + 1];
+      const float* o = block + r * Dv;
+      for (int64_t x = 0; x < Dv; ++x) out[x] += w * o[x];
+    }
+    const float inv = 1.0f / l;
+    for (int64_t x = 0; x < Dv; ++x) out[x] *= inv;
+  }
 }
 
 }  // namespace
@@ -159,10 +265,23 @@ void AttentionForward(const AttnArgs& args) {
   const AttnShape& s = args.shape;
   if (s.B <= 0 || s.H <= 0 || s.Hkv <= 0 || s.Sq <= 0 || s.Sk < 0 || s.D <= 0 || s.Dv <= 0) return;
   const KernelTable& kt = Kernels();
-  // Allocate before anything is written: a failure leaves every output untouched.
-  float* workspace = t_workspace.Reserve(kt.workspace_floats(s.D, s.Dv));
   const Plan plan = MakePlan(args, kt);
-  for (int64_t item = 0; item < plan.n_items; ++item) RunItem(plan, item, workspace);
+  // Tiny calls stay on this thread: waking a pool thread costs microseconds.
+  const double flops = 2.0 * static_cast<double>(s.B * s.H * s.Sq) * static_cast<double>(s.Sk) * (s.D + s.Dv);
+  const int slots = flops < kMinParallelFlops ? 1 : ParallelSlots(plan.n_items);
+  // Allocate before anything is written, in this thread, for every slot at once: a failure leaves
+  // every output untouched, and the pool threads never allocate.
+  const size_t ws = (kt.workspace_floats(s.D, s.Dv) + 15) / 16 * 16;  // keeps each slot 64-byte aligned
+  float* base = t_workspace.Reserve(ws * static_cast<size_t>(slots) +
+                                    plan.partial_floats * static_cast<size_t>(plan.n_items));
+  float* partials = base + ws * static_cast<size_t>(slots);
+  ParallelFor(plan.n_items, slots, [&](int64_t item, int slot) {
+    RunItem(plan, item, base + ws * static_cast<size_t>(slot), partials);
+  });
+  if (plan.n_chunks > 1) {
+    ParallelFor(plan.n_tiles, slots == 1 ? 1 : ParallelSlots(plan.n_tiles),
+                [&](int64_t tile, int) { MergeTile(plan, tile, partials); });
+  }
 }
 
 }  // namespace qkv

@@ -61,8 +61,10 @@ struct AttnArgs {
   float* scores;   // [B,H,Sq,Sk] what enters the softmax (-inf where blocked), or null
 };
 
-// Runs the whole call on the calling thread. Writes out (and weights/scores when given).
-// Throws std::bad_alloc if its O(tile) workspace cannot be allocated, before writing anything.
+// Runs the whole call, its tiles split over the calling thread and the pool (native/thread_pool.h);
+// returns when it is done. Writes out (and weights/scores when given). Results do not depend on the
+// thread count. Throws std::bad_alloc if its O(tile) workspace cannot be allocated, before writing
+// anything.
 void AttentionForward(const AttnArgs& args);
 
 }  // namespace qkv

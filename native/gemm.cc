@@ -5,10 +5,10 @@
 //
 //   y[M, N] = x[M, K] . B[K, N] + bias[N]        B = W^T ('out-in') or W ('in-out'), packed once
 //
-// Loop nest (one work item = one MC x NC block of y; items are independent, so a thread pool can
-// hand them out as they are; the K loop stays inside an item because it accumulates into y):
-//   for jc in N step NC:                       work items: (ic, jc)
-//     for ic in M step MC:
+// Loop nest (one work item = one mc x nc block of y; items are independent and run through the
+// process-wide pool, thread_pool.h; the K loop stays inside an item because it accumulates into y):
+//   for jc in N step nc:                       work items: (ic, jc), ic inner
+//     for ic in M step mc:
 //       for pc in K step KC:                   first pc writes y = acc + bias, later ones add
 //         pack x[ic:ic+MC, pc:pc+KC] -> MR-row micro-panels (thread-local buffer, ~L2)
 //         for jr in jc..jc+NC step NR:         B micro-panel (KC x NR, from the packed weight) ~L1
@@ -17,6 +17,13 @@
 // Sizes for 48 KiB L1d / 2 MiB L2 (tuned on Sapphire Rapids with test/native/gemm_run.sh --bench):
 // a KC x NR B slice is 32 KiB at KC = 512 (L1), an MC x KC A block 384 KiB at MC = 192 (L2), and
 // the KC x NC B block of one item 2 MiB at NC = 1024.
+//
+// Threads: M is cut into equal mc <= MC row blocks (a multiple of MR); when that gives fewer than
+// two items per thread (small M: decode-time projections), N is cut finer than NC, in whole NR
+// panels, until it does. No item splits K, and every element of y goes through the same
+// micro-kernel calls over the same KC slices whatever the blocking, so y is bitwise identical
+// for any thread count. Each slot packs its A blocks into its own workspace, reserved by the
+// calling thread before any item runs.
 #include "gemm.h"
 
 #include <algorithm>
@@ -27,6 +34,7 @@
 
 #include "dispatch.h"
 #include "kernels/gemm_kernels.h"
+#include "thread_pool.h"
 
 namespace qkv {
 
@@ -51,7 +59,13 @@ static_assert(kMC % 24 == 0, "MC must be a multiple of every MR");
 constexpr float kMagic = 29537.0f;  // "this is a qkv packed weight"; exact in float
 constexpr float kVersion = 1.0f;
 
+// Below this many flops (2 M N K) a call stays on the calling thread: waking a pool thread costs
+// more than it saves.
+constexpr double kMinParallelFlops = 2e6;
+
 int64_t Panels(int64_t N) { return (N + kGemmNR - 1) / kGemmNR; }
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t RoundUp(int64_t a, int64_t m) { return CeilDiv(a, m) * m; }
 
 // Packs rows [i0, i0 + mc) and columns [k0, k0 + kc) of x into micro-panels of mr rows:
 // a[(ir / mr) * kc * mr + p * mr + r] = x[i0 + ir + r, k0 + p], rows past mc are zero.
@@ -70,7 +84,8 @@ void PackA(const float* x, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int6
   }
 }
 
-// The A-block workspace of this thread, grown on demand (kMC x kKC floats at most), 64-byte aligned.
+// The calling thread's A-block workspaces (one per slot, kMC x kKC floats each at most), grown on
+// demand and kept, 64-byte aligned. Throws std::bad_alloc before anything is written.
 float* Workspace(int64_t floats) {
   thread_local std::unique_ptr<float[]> buf;
   thread_local float* aligned = nullptr;
@@ -179,16 +194,26 @@ void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
     return;
   }
   const int64_t mc_max = kMC / kt.mr * kt.mr;
-  float* abuf = Workspace(mc_max * std::min(kKC, K));
-  // Work items, M-blocks inner so one item's B columns stay warm for the next; a thread pool
-  // would split this double loop as it is.
-  for (int64_t jc = 0; jc < N; jc += kNC) {
-    const int64_t nc = std::min(kNC, N - jc);
-    for (int64_t ic = 0; ic < M; ic += mc_max) {
-      const int64_t mc = std::min(mc_max, M - ic);
-      GemmBlock(kt, x, K, lda, panels, N, bias, y, ldc, ic, mc, jc, nc, abuf);
-    }
+  const int64_t m_blocks = CeilDiv(M, mc_max);
+  const int64_t mc = RoundUp(CeilDiv(M, m_blocks), kt.mr);  // equal blocks: even shares per thread
+  const int threads = 2.0 * M * N * K < kMinParallelFlops ? 1 : Threads();
+  int64_t n_blocks = CeilDiv(N, kNC);
+  if (threads > 1 && m_blocks * n_blocks < 2 * threads) {
+    n_blocks = std::min(Panels(N), CeilDiv(2 * threads, m_blocks));
   }
+  const int64_t m_count = CeilDiv(M, mc);  // == m_blocks but for rounding of large M
+  const int64_t nc = RoundUp(CeilDiv(N, n_blocks), kGemmNR);
+  n_blocks = CeilDiv(N, nc);
+  const int64_t items = m_count * n_blocks;
+  const int slots = threads == 1 ? 1 : ParallelSlots(items);
+  const int64_t stride = RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
+  float* abuf = Workspace(stride * slots);
+  // M-blocks inner so that items claimed one after another share their B columns.
+  ParallelFor(items, slots, [&](int64_t item, int slot) {
+    const int64_t ic = (item % m_count) * mc, jc = (item / m_count) * nc;
+    GemmBlock(kt, x, K, lda, panels, N, bias, y, ldc, ic, std::min(mc, M - ic), jc, std::min(nc, N - jc),
+              abuf + stride * slot);
+  });
 }
 
 void GemmPacked(const float* x, int64_t M, int64_t K, int64_t lda, const float* packed, int64_t N,

@@ -19,6 +19,9 @@ struct V {
   // and more, lose 5-10% (more per-block overhead, or the working set Qt + St + O + V_blk
   // leaves L1/L2). 64 x 64 keeps whole GQA groups of up to 64 heads in one tile.
   static constexpr int kBr = 64, kBc = 64;
+  // Decode tiles (<= 4 rows: G <= 4 with Sq = 1) take the dot-product path; its single-row P.V
+  // keeps 8 vectors (64 floats of Dv) in flight per pass.
+  static constexpr int kFew = 4, kFewC = 8;
   static T zero() { return _mm256_setzero_ps(); }
   static T set1(float x) { return _mm256_set1_ps(x); }
   static T load(const float* p) { return _mm256_loadu_ps(p); }
@@ -44,6 +47,13 @@ struct V {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
   }
+  static float sum(T x) {  // (lo + hi) halves, then pairs, then the last two
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
   static T exp(T x) { return ExpCephes<V>(x); }
   static T tanh(T x) { return TanhCephes<V>(x); }
 };

@@ -38,6 +38,15 @@ struct AttnTile {
   int64_t mask_stride;   // element stride of the mask over keys (0 = broadcast)
   int64_t n_rows;        // 1 <= n_rows <= KernelTable::tile_rows
   const TileRow* rows;
+  // Split over keys (decode): only keys [key_begin, key_end_r) are visited (key_begin = 0 for
+  // whole rows). With partial_ml non-null the tile computes a partial softmax instead of the
+  // normalized output: for row r, m_r = max of its scores over the range (-inf if none is
+  // visible), l_r = sum_j e^(s_rj - m_r), rows[r].out = sum_j e^(s_rj - m_r) v_j (not divided
+  // by l_r; zeros when m_r = -inf), and partial_ml[2r] = m_r, partial_ml[2r + 1] = l_r. The
+  // rows must then ask for no scores or weights. Partials of disjoint ranges merge exactly:
+  // m = max_c m_c, l = sum_c e^(m_c - m) l_c, out = (sum_c e^(m_c - m) O_c) / l.
+  int64_t key_begin;
+  float* partial_ml;     // (2 * n_rows) or null
 };
 
 struct KernelTable {

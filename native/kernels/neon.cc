@@ -14,6 +14,8 @@ struct V {
   // 6 x 4 = 24 accumulators + 4 loads + 1 broadcast fit the 32 v registers.
   static constexpr int kR = 6, kC = 4;
   static constexpr int kBr = 64, kBc = 64;
+  // Decode tiles (<= 2 rows) take the dot-product path, 8 vectors of Dv per P.V pass.
+  static constexpr int kFew = 2, kFewC = 8;
   static T zero() { return vdupq_n_f32(0.0f); }
   static T set1(float x) { return vdupq_n_f32(x); }
   static T load(const float* p) { return vld1q_f32(p); }
@@ -36,6 +38,12 @@ struct V {
     const int32x4_t e = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
     return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
   }
+  static float sum(T x) { return vaddvq_f32(x); }
+#if defined(__GNUC__)
+  static void prefetch(const float* p) { __builtin_prefetch(p); }
+#else
+  static void prefetch(const float*) {}
+#endif
   static T exp(T x) { return ExpCephes<V>(x); }
   static T tanh(T x) { return TanhCephes<V>(x); }
 };

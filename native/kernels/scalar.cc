@@ -14,6 +14,8 @@ struct V {
   static constexpr int W = 1;
   static constexpr int kR = 4, kC = 2;     // 4 keys (or rows) x 2 floats: 8 independent sums
   static constexpr int kBr = 32, kBc = 64;
+  // Tiles of <= 2 rows take the dot-product path (as on the SIMD ISAs, so it is tested here too).
+  static constexpr int kFew = 2, kFewC = 4;
   static T zero() { return 0.0f; }
   static T set1(float x) { return x; }
   static T load(const float* p) { return *p; }
@@ -30,6 +32,8 @@ struct V {
   static T select(M m, T a, T b) { return m ? a : b; }
   static T abs(T x) { return std::fabs(x); }
   static T copysign(T mag, T sgn) { return std::copysign(mag, sgn); }
+  static float sum(T x) { return x; }
+  static void prefetch(const float*) {}  // the reference path: no hints
   static T exp(T x) { return std::exp(x); }
   static T tanh(T x) { return std::tanh(x); }
 };

@@ -5,8 +5,12 @@
 //     using T = <vector of W floats>; using M = <lane mask>; static constexpr int W;
 //     static constexpr int kR, kC;    // micro-kernel: kR keys (or rows) x kC vectors
 //     static constexpr int kBr, kBc;  // tile: query rows per tile, keys per block
+//     static constexpr int kFew;      // tiles of at most kFew rows take the dot-product path
+//     static constexpr int kFewC;     // vectors of Dv per pass of that path's P.V (1 row)
 //     zero set1 load store add sub mul div fmadd(acc, x, y) = acc + x*y  max min
 //     eq lt select(m, a, b) = m ? a : b  abs copysign(mag, sgn)  exp tanh
+//     sum(x) = horizontal sum of the W lanes (a fixed order per ISA)
+//     prefetch(p)        hint: bring the cache line of p toward L1 (may do nothing)
 //     round pow2i        (only needed by ExpCephes / TanhCephes below)
 //   };
 //
@@ -245,6 +249,101 @@ void PvBlock(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc
   }
 }
 
+// Dot-product score micro-kernel for tiles of few rows (decode): NR query rows x KR keys, each
+// score a vectorized dot over D followed by one horizontal sum. Every key row is read once, as
+// contiguous vectors, for all NR rows, which streams K at memory speed where the transposed
+// micro-kernel above would pad each row to a whole vector and broadcast K one float at a time.
+//   q : NR row pointers (D)      k: (KR, ks) keys
+//   s : s[kk * lds + r] = scale * (q_r . k_kk)
+// The arithmetic of one (row, key) pair does not depend on NR or KR (lane-wise FMA chains over
+// d, then sum, then the D % W leftovers in order), so results never depend on the grouping.
+template <class V, int NR, int KR>
+inline void DotMicro(const float* const* q, const float* k, int64_t ks, int64_t D, float scale, float* s,
+                     int64_t lds) {
+  using T = typename V::T;
+  constexpr int64_t W = V::W;
+  T acc[NR][KR];
+  QKV_UNROLL for (int r = 0; r < NR; ++r) {
+    QKV_UNROLL for (int kk = 0; kk < KR; ++kk) acc[r][kk] = V::zero();
+  }
+  int64_t d = 0;
+  for (; d + W <= D; d += W) {
+    T kv[KR];
+    QKV_UNROLL for (int kk = 0; kk < KR; ++kk) kv[kk] = V::load(k + kk * ks + d);
+    QKV_UNROLL for (int r = 0; r < NR; ++r) {
+      const T qv = V::load(q[r] + d);
+      QKV_UNROLL for (int kk = 0; kk < KR; ++kk) acc[r][kk] = V::fmadd(acc[r][kk], qv, kv[kk]);
+    }
+  }
+  QKV_UNROLL for (int r = 0; r < NR; ++r) {
+    QKV_UNROLL for (int kk = 0; kk < KR; ++kk) {
+      float x = V::sum(acc[r][kk]);
+      const float* kr = k + kk * ks;
+      for (int64_t dd = d; dd < D; ++dd) x = x + q[r][dd] * kr[dd];  // leftovers
+      s[kk * lds + r] = x * scale;
+    }
+  }
+}
+
+// Prefetches value rows [c0, c1) (Dv floats each, vs apart): P.V reads them right after the
+// scores, and its first pass takes a few vectors of every row, a stride the hardware prefetcher
+// follows poorly when the rows come from DRAM.
+template <class V>
+inline void PrefetchRows(const float* v, int64_t vs, int64_t c0, int64_t c1, int64_t Dv) {
+  for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t x = 0; x < Dv; x += 16) V::prefetch(v + c * vs + x);
+  }
+}
+
+// NR rows against keys [0, bc): KR keys at a time (as many accumulators as the registers hold),
+// then one at a time. Meanwhile the value rows of the same keys are prefetched (v: null = none).
+template <class V, int NR>
+inline void DotScoresN(const float* const* q, const float* k, int64_t ks, int64_t bc, int64_t D, float scale,
+                       float* s, int64_t lds, const float* v, int64_t vs, int64_t Dv) {
+  constexpr int KR = NR == 1 ? 8 : NR == 2 ? 4 : NR == 3 ? 3 : 2;
+  int64_t c = 0;
+  for (; c + KR <= bc; c += KR) {
+    if (v != nullptr) PrefetchRows<V>(v, vs, c, c + KR, Dv);
+    DotMicro<V, NR, KR>(q, k + c * ks, ks, D, scale, s + c * lds, lds);
+  }
+  if (v != nullptr) PrefetchRows<V>(v, vs, c, bc, Dv);
+  for (; c < bc; ++c) DotMicro<V, NR, 1>(q, k + c * ks, ks, D, scale, s + c * lds, lds);
+}
+
+// Rows [r0, r1) (at most 4 at a time) against keys [0, bc) by dot products; v: the block's value
+// rows, prefetched during the first group of rows.
+template <class V>
+void DotScores(const AttnTile& t, int64_t r0, int64_t r1, const float* k, int64_t bc, float* s, int64_t lds,
+               const float* v) {
+  const float* q[4];
+  for (int64_t r = r0; r < r1; r += 4) {
+    const int64_t nr = MinI(4, r1 - r);
+    for (int64_t x = 0; x < nr; ++x) q[x] = t.rows[r + x].q;
+    const float* pv = r == r0 ? v : nullptr;
+    switch (nr) {
+      case 1: DotScoresN<V, 1>(q, k, t.k_stride, bc, t.D, t.scale, s + r, lds, pv, t.v_stride, t.Dv); break;
+      case 2: DotScoresN<V, 2>(q, k, t.k_stride, bc, t.D, t.scale, s + r, lds, pv, t.v_stride, t.Dv); break;
+      case 3: DotScoresN<V, 3>(q, k, t.k_stride, bc, t.D, t.scale, s + r, lds, pv, t.v_stride, t.Dv); break;
+      default: DotScoresN<V, 4>(q, k, t.k_stride, bc, t.D, t.scale, s + r, lds, pv, t.v_stride, t.Dv); break;
+    }
+  }
+}
+
+// One row of P.V: o[0, Dv) += sum_c p[c * ldp] v[c][0, Dv), kFewC vectors of Dv per pass over the
+// block's value rows (independent FMA chains; the block stays in L1 between passes).
+template <class V>
+void PvOneRow(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc, int64_t Dv, float* o) {
+  constexpr int64_t W = V::W, CW = V::kFewC * V::W;
+  int64_t dv = 0;
+  for (; dv + CW <= Dv; dv += CW) PvMicro<V, 1, V::kFewC>(p, ldp, v + dv, vs, bc, o + dv, Dv);
+  for (; dv + W <= Dv; dv += W) PvMicro<V, 1, 1>(p, ldp, v + dv, vs, bc, o + dv, Dv);
+  for (int64_t c = 0; c < bc && dv < Dv; ++c) {  // leftovers: Dv % W columns
+    const float pc = p[c * ldp];
+    const float* vrow = v + c * vs;
+    for (int64_t x = dv; x < Dv; ++x) o[x] += pc * vrow[x];
+  }
+}
+
 // Float mask: added, but -inf blocks whatever the score (even +inf or NaN). Bool mask: 0 blocks.
 // Only keys below each row's key_end are looked at; the others are blocked anyway.
 inline void ApplyMask(const AttnTile& t, int64_t j0, int64_t bc, int64_t r_begin, float* st,
@@ -289,6 +388,10 @@ size_t WorkspaceFloats(int64_t D, int64_t Dv) {
 // so alpha = P = 0, l = 0 and out is written as zeros (never NaN from -inf - -inf).
 // Workspace: Qt (D, Br), St (Bc, Br), O (Br, Dv), then m, l, alpha (Br); sections 16-float aligned.
 // Scores / weights rows, when given, get every key: scores -inf and weights 0 where blocked.
+// Tiles of at most kFew rows (decode) compute St by dot products instead (DotScores: no Qt, no
+// padded rows in the multiply) and a single active row does P.V by PvOneRow; the softmax is
+// shared. With t.key_begin > 0 the key blocks start there; with t.partial_ml the tile stops
+// before the division by l and hands out (m, l, O) instead (kernels.h).
 template <class V>
 void AttendTile(const AttnTile& t, float* ws) {
   using T = typename V::T;
@@ -297,6 +400,7 @@ void AttendTile(const AttnTile& t, float* ws) {
   const int64_t D = t.D, Dv = t.Dv, n = t.n_rows;
   const int64_t np = RoundUp(n, W);
   const TileRow* rows = t.rows;
+  const bool few = n <= V::kFew;
   float* qt = ws;
   float* st = qt + RoundUp(D * Br, 16);
   float* o = st + RoundUp(Bc * Br, 16);
@@ -305,30 +409,39 @@ void AttendTile(const AttnTile& t, float* ws) {
   float* alpha = l + RoundUp(Br, 16);
 
   // Q transposed once per tile; the padding rows [n, np) are zero and never reach the output.
-  for (int64_t r = 0; r < n; ++r) {
-    const float* q = rows[r].q;
-    for (int64_t d = 0; d < D; ++d) qt[d * Br + r] = q[d];
+  if (!few) {
+    for (int64_t r = 0; r < n; ++r) {
+      const float* q = rows[r].q;
+      for (int64_t d = 0; d < D; ++d) qt[d * Br + r] = q[d];
+    }
+    for (int64_t d = 0; d < D; ++d) Fill(qt + d * Br + n, 0.0f, np - n);
   }
-  for (int64_t d = 0; d < D; ++d) Fill(qt + d * Br + n, 0.0f, np - n);
   Fill(m, -kInf, np);
   Fill(l, 0.0f, np);
   Fill(o, 0.0f, n * Dv);
 
   const int64_t key_hi = rows[n - 1].key_end;  // the most keys any row sees
   int64_t r_begin = 0;                         // rows before it see no key of this block or later
-  for (int64_t j0 = 0; j0 < key_hi; j0 += Bc) {
+  for (int64_t j0 = t.key_begin; j0 < key_hi; j0 += Bc) {
     const int64_t bc = MinI(Bc, key_hi - j0);
     while (rows[r_begin].key_end <= j0) ++r_begin;
     const int64_t rv = r_begin / W * W;  // first row vector with an active row
     const float* kb = t.k + j0 * t.k_stride;
 
-    int64_t c = 0;
-    for (; c + V::kR <= bc; c += V::kR) {
-      ScoresKeys<V, V::kR>(qt, Br, rv, np, kb + c * t.k_stride, t.k_stride, D, t.scale, st + c * Br, Br);
-    }
-    if (c < bc) {
-      ScoresKeysLeft<V, V::kR - 1>(bc - c, qt, Br, rv, np, kb + c * t.k_stride, t.k_stride, D, t.scale,
-                                   st + c * Br, Br);
+    if (few) {
+      DotScores<V>(t, r_begin, n, kb, bc, st, Br, t.v + j0 * t.v_stride);
+      // Lanes of the row vectors that no active row fills: rows [rv, r_begin) are blocked below,
+      // padding rows [n, np) get 0 as in the transposed path; neither reaches the output.
+      for (int64_t cc = 0; cc < bc; ++cc) Fill(st + cc * Br + n, 0.0f, np - n);
+    } else {
+      int64_t c = 0;
+      for (; c + V::kR <= bc; c += V::kR) {
+        ScoresKeys<V, V::kR>(qt, Br, rv, np, kb + c * t.k_stride, t.k_stride, D, t.scale, st + c * Br, Br);
+      }
+      if (c < bc) {
+        ScoresKeysLeft<V, V::kR - 1>(bc - c, qt, Br, rv, np, kb + c * t.k_stride, t.k_stride, D, t.scale,
+                                     st + c * Br, Br);
+      }
     }
 
     if (t.softcap > 0.0f) {  // s = cap * tanh(s / cap)
@@ -378,7 +491,22 @@ void AttendTile(const AttnTile& t, float* ws) {
       if (alpha[r] != 1.0f) ScaleRow<V>(o + r * Dv, alpha[r], Dv);
     }
 
-    PvBlock<V>(st + r_begin, Br, t.v + j0 * t.v_stride, t.v_stride, bc, Dv, o + r_begin * Dv, n - r_begin);
+    if (few && n - r_begin == 1) {
+      PvOneRow<V>(st + r_begin, Br, t.v + j0 * t.v_stride, t.v_stride, bc, Dv, o + r_begin * Dv);
+    } else {
+      PvBlock<V>(st + r_begin, Br, t.v + j0 * t.v_stride, t.v_stride, bc, Dv, o + r_begin * Dv, n - r_begin);
+    }
+  }
+
+  if (t.partial_ml != nullptr) {  // split over keys: (m, l, unnormalized O); the driver merges
+    for (int64_t r = 0; r < n; ++r) {
+      t.partial_ml[2 * r] = m[r];
+      t.partial_ml[2 * r + 1] = l[r];
+      float* out = rows[r].out;
+      const float* orow = o + r * Dv;
+      for (int64_t x = 0; x < Dv; ++x) out[x] = orow[x];
+    }
+    return;
   }
 
   for (int64_t r = 0; r < n; ++r) {

@@ -11,8 +11,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${GEMM_OUT:-${TMPDIR:-/tmp}/qkv-gemm-test}  # outside build/: node-gyp rebuild wipes that
 mkdir -p "$OUT"
-CXXFLAGS=(-std=c++17 -O3 -fno-math-errno -Wall -Wextra -I"$ROOT/native" ${EXTRA_CXXFLAGS:-})
-SRC_BASE=("$ROOT/native/gemm.cc" "$ROOT/native/kernels/gemm_scalar.cc")
+CXXFLAGS=(-std=c++17 -O3 -fno-math-errno -Wall -Wextra -pthread -I"$ROOT/native" ${EXTRA_CXXFLAGS:-})
+SRC_BASE=("$ROOT/native/gemm.cc" "$ROOT/native/thread_pool.cc" "$ROOT/native/kernels/gemm_scalar.cc")
 mode=${1:-all}
 
 build_x86() {
@@ -22,7 +22,7 @@ build_x86() {
     g++ "${CXXFLAGS[@]}" -c "$f" -o "$o"
     objs+=("$o")
   done
-  for o in "$OUT/x86_gemm.o" "$OUT/x86_gemm_scalar.o"; do
+  for o in "$OUT/x86_gemm.o" "$OUT/x86_thread_pool.o" "$OUT/x86_gemm_scalar.o"; do
     if objdump -d "$o" | grep -q '%ymm'; then echo "AVX instructions found in baseline object $o" >&2; exit 1; fi
   done
   g++ "${CXXFLAGS[@]}" -mavx2 -mfma -mf16c -c "$ROOT/native/kernels/gemm_avx2.cc" -o "$OUT/x86_gemm_avx2.o"

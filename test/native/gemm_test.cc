@@ -26,6 +26,7 @@
 
 #include "gemm.h"
 #include "kernels/gemm_kernels.h"
+#include "thread_pool.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -139,14 +140,25 @@ void RunCase(const Case& c, uint32_t seed, const std::vector<const GemmKernelTab
           if (!(ratio <= 1.0) && bad < 0) bad = i * c.N + j;
         }
       }
-      const bool ok = bad < 0 && pad_ok && header_ok;
+      // Thread-count parity: 2 and 3 threads give bitwise the same y as 1 thread.
+      bool parity = true;
+      if (variant == 0) {
+        for (int threads : {2, 3}) {
+          std::vector<float> y2(c.M * c.ldc, kSentinel);
+          qkv::SetThreads(threads);
+          qkv::GemmPackedWith(*t, x.data(), c.M, c.K, c.lda, packed.data(), c.N, bias_p, y2.data(), c.ldc);
+          qkv::SetThreads(1);
+          parity = parity && std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0;
+        }
+      }
+      const bool ok = bad < 0 && pad_ok && header_ok && parity;
       (ok ? passes : failures)++;
       if (!ok) {
         std::printf("FAIL %-6s%s M=%lld N=%lld K=%lld lda=%lld ldc=%lld %s bias=%d: worst err/tol=%.3g first bad=%lld "
-                    "pad_ok=%d header_ok=%d\n",
+                    "pad_ok=%d header_ok=%d thread_parity=%d\n",
                     t->name, kVariant[variant], (long long)c.M, (long long)c.N, (long long)c.K,
                     (long long)c.lda, (long long)c.ldc, c.out_in ? "out-in" : "in-out", c.bias, worst,
-                    (long long)bad, pad_ok, header_ok);
+                    (long long)bad, pad_ok, header_ok, parity);
       }
     }
   }
@@ -189,6 +201,10 @@ int RunTests(bool quick) {
     if (!quick || c.M * c.N * c.K < 20'000'000) cases.push_back(c);
   }
   if (!quick) cases.push_back({1024, 1024, 1024, 1024, 1024, true, true});
+  // Small M (decode projections: N split finer than NC for the threads) and M past 32 row blocks.
+  cases.push_back({1, 2304, 768, 768, 2304, true, true});
+  cases.push_back({3, 700, 300, 300, 700, false, true});
+  if (!quick) cases.push_back({6205, 40, 50, 50, 40, true, true});
   for (size_t i = 0; i < cases.size(); ++i) RunCase(cases[i], static_cast<uint32_t>(1000 + i), tables);
   std::printf("%d passed, %d failed\n", passes, failures);
   return failures == 0 ? 0 : 1;
@@ -232,6 +248,49 @@ __attribute__((target("avx2,fma"), noinline)) double FmaPeakGflops() {
   return best;
 }
 #endif
+
+// 1 vs 2 threads on the best table: square SGEMM and the projections of a B=8, S=512, E=768 layer.
+void BenchScaling(const GemmKernelTable& t) {
+  struct Shape {
+    int64_t M, N, K;
+    const char* what;
+  };
+  const Shape shapes[] = {{1024, 1024, 1024, "square"},
+                          {4096, 2304, 768, "layer QKV projection (8*512 x 768 -> 3*768)"},
+                          {4096, 768, 768, "layer output projection"},
+                          {1, 2304, 768, "decode QKV projection (one token)"}};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::printf("thread scaling [%s]:\n", t.name);
+  for (const Shape& sh : shapes) {
+    std::vector<float> x(sh.M * sh.K), w(sh.N * sh.K), bias(sh.N), y(sh.M * sh.N);
+    std::vector<float> packed(qkv::PackedWeightFloats(sh.N, sh.K));
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : w) v = nd(rng);
+    for (auto& v : bias) v = nd(rng);
+    qkv::PackWeight(w.data(), true, sh.N, sh.K, packed.data());
+    const double flops = 2.0 * sh.M * sh.N * sh.K;
+    const int reps = std::max<int>(1, static_cast<int>(2e9 / flops / 20));
+    double med[2];
+    for (int threads : {1, 2}) {
+      qkv::SetThreads(threads);
+      qkv::GemmPackedWith(t, x.data(), sh.M, sh.K, sh.K, packed.data(), sh.N, bias.data(), y.data(), sh.N);
+      std::vector<double> times;
+      for (int r = 0; r < 9; ++r) {
+        const double t0 = NowSec();
+        for (int k = 0; k < reps; ++k) {
+          qkv::GemmPackedWith(t, x.data(), sh.M, sh.K, sh.K, packed.data(), sh.N, bias.data(), y.data(), sh.N);
+        }
+        times.push_back((NowSec() - t0) / reps);
+      }
+      med[threads - 1] = Median(times);
+    }
+    qkv::SetThreads(1);
+    std::printf("  M=%-5lld N=%-5lld K=%-5lld %-44s 1 thread %8.3f ms %6.1f GFLOP/s | 2 threads %8.3f ms %6.1f GFLOP/s"
+                " | %.2fx\n", (long long)sh.M, (long long)sh.N, (long long)sh.K, sh.what, med[0] * 1e3,
+                flops / med[0] * 1e-9, med[1] * 1e3, flops / med[1] * 1e-9, med[0] / med[1]);
+  }
+}
 
 int RunBench(const char* only) {
   auto tables = AvailableTables();
@@ -283,6 +342,7 @@ int RunBench(const char* only) {
                   med * 1e3, flops / med * 1e-9, flops / *std::min_element(times.begin(), times.end()) * 1e-9);
     }
   }
+  if (!tables.empty()) BenchScaling(*tables.back());
   return 0;
 }
 

@@ -8,13 +8,14 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-out="$root/build/native-test"
+out="${QKV_NATIVE_TEST_OUT:-${TMPDIR:-/tmp}/qkv-native-test}"  # outside build/: node-gyp rebuild wipes that
 mkdir -p "$out"
-flags=(-O2 -std=c++17 -Wall -Wextra -I"$root/native")
+flags=(-O2 -std=c++17 -Wall -Wextra -pthread -I"$root/native")
 if [[ "${QKV_SANITIZE:-0}" == 1 ]]; then
   flags+=(-g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 fi
-common=("$root/native/attention.cc" "$root/native/dispatch.cc" "$root/native/kernels/scalar.cc"
+common=("$root/native/attention.cc" "$root/native/dispatch.cc" "$root/native/thread_pool.cc"
+        "$root/native/kernels/scalar.cc"
         "$root/test/native/sdpa_kernels_test.cc")
 status=0
 
@@ -29,7 +30,7 @@ bench=0
 for arg in "$@"; do [[ "$arg" == --bench ]] && bench=1; done
 if command -v aarch64-linux-gnu-g++ > /dev/null; then
   echo "== arm64 (scalar + neon)"
-  aarch64-linux-gnu-g++ -O2 -std=c++17 -Wall -Wextra -I"$root/native" "${common[@]}" \
+  aarch64-linux-gnu-g++ -O2 -std=c++17 -Wall -Wextra -pthread -I"$root/native" "${common[@]}" \
     "$root/native/kernels/neon.cc" -o "$out/sdpa_kernels_test_arm64"
   if [[ $bench == 1 ]]; then
     echo "(skipping the arm64 benchmark: timings under qemu mean nothing)"

@@ -15,10 +15,12 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "attention.h"
 #include "dispatch.h"
+#include "thread_pool.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -187,6 +189,11 @@ void Compare(const float* got, const std::vector<double>& want, double tol_mult,
 
 int g_passed = 0, g_failed = 0;
 
+// Same bits (NaN payloads included), so thread-count parity means bitwise identical.
+bool BitwiseEqual(const std::vector<float>& x, const std::vector<float>& y) {
+  return x.size() == y.size() && (x.empty() || std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0);
+}
+
 void RunCase(Case c, const std::vector<std::string>& sets) {
   Tensors t = MakeInputs(c);
   if ((c.full_row_masked || c.inf_score_masked) && t.fmask.empty()) {  // needs a full float mask
@@ -257,7 +264,23 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     for (int d = 0; d < 4; ++d) a.mask_strides[d] = t.mask_strides[d];
     a.weights = c.want_weights ? weights.data() + off : nullptr;
     a.scores = c.want_scores ? scores.data() + off : nullptr;
+    qkv::SetThreads(1);
     qkv::AttentionForward(a);
+
+    // Thread-count parity: 2 and 3 threads must give bitwise the same out / scores / weights
+    // (split over keys included: its chunks depend on the shape only).
+    bool parity = true;
+    for (int threads : {2, 3}) {
+      std::vector<float> out2(out.size(), NAN), scores2(scores.size(), NAN), weights2(weights.size(), NAN);
+      AttnArgs a2 = a;
+      a2.out = out2.data() + off;
+      a2.weights = c.want_weights ? weights2.data() + off : nullptr;
+      a2.scores = c.want_scores ? scores2.data() + off : nullptr;
+      qkv::SetThreads(threads);
+      qkv::AttentionForward(a2);
+      qkv::SetThreads(1);
+      parity = parity && BitwiseEqual(out, out2) && BitwiseEqual(scores, scores2) && BitwiseEqual(weights, weights2);
+    }
 
     Check co, cs, cw;
     Compare(out.data() + off, ref_out, c.tol_mult, co);
@@ -269,7 +292,7 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
         guards = guards && std::isnan((*buf)[x]) && std::isnan((*buf)[buf->size() - 1 - x]);
       }
     }
-    const bool ok = co.bad < 0 && cs.bad < 0 && cw.bad < 0 && guards;
+    const bool ok = co.bad < 0 && cs.bad < 0 && cw.bad < 0 && guards && parity;
     if (ok) {
       ++g_passed;
     } else {
@@ -284,6 +307,7 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
         }
       }
       if (!guards) std::printf(" wrote outside its buffer;");
+      if (!parity) std::printf(" 2 or 3 threads differ from 1 thread;");
       std::printf("\n");
     }
   }
@@ -401,6 +425,64 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     }
   }
 
+  // Split over keys (fewer than 64 tiles, >= 1024 visible keys, no scores / weights): decode-like
+  // shapes on every path (dot-product tiles of <= kFew rows and transposed ones), with causal,
+  // masks, kv_lengths and softcap; RunCase also checks 1 = 2 = 3 threads bitwise.
+  {
+    const int64_t Ds[] = {1, 8, 17, 64, 128};
+    const int64_t HH[][2] = {{4, 4}, {8, 2}, {8, 1}, {3, 1}};
+    const int64_t Sqs[] = {1, 3};
+    int v = 0;
+    for (int64_t D : Ds) {
+      for (const auto& hh : HH) {
+        for (int64_t Sq : Sqs) {
+          ++seed;
+          if (quick && (seed % 3) != 0) continue;
+          Case c;
+          c.B = (seed % 2) + 1;
+          c.H = hh[0];
+          c.Hkv = hh[1];
+          c.Sq = Sq;
+          c.Sk = 1100 + 37 * (seed % 4);
+          c.D = D;
+          c.Dv = (seed % 5 == 0) ? (D % 7) * 9 + 5 : D;
+          c.layout = (seed % 4 < 2) ? Layout::kBHSD : Layout::kBSHD;
+          c.seed = seed;
+          const int variants[] = {0, 1, 4, 8};
+          ApplyVariant(c, variants[v++ % 4]);
+          c.name += " split-K";
+          RunCase(c, sets);
+        }
+      }
+    }
+  }
+  {
+    Case c;  // long decode: 1 row per tile, many chunks; float mask [B,1,1,Sk] with blocks + softcap
+    c.B = 1, c.H = 2, c.Hkv = 2, c.Sq = 1, c.Sk = 5000, c.D = 67, c.Dv = 72, c.layout = Layout::kBSHD;
+    c.mask_kind = MaskKind::kFloat;
+    c.mask_dims[3] = c.Sk;
+    c.mask_inf_rate = 0.5f;
+    c.softcap = 20.0f;
+    c.name = Describe(c) + " split-K long decode, mask + softcap";
+    RunCase(c, sets);
+  }
+  {
+    Case c;  // ragged kv_lengths: batch 1 has fewer keys than a chunk, batch 2 none at all
+    c.B = 3, c.H = 4, c.Hkv = 2, c.Sq = 2, c.Sk = 2500, c.D = 32, c.Dv = 32;
+    c.kv_lengths = {2500, 300, 0};
+    c.causal = true;
+    c.offsets = {2498, 298, -2};
+    c.name = Describe(c) + " split-K ragged kv_lengths";
+    RunCase(c, sets);
+  }
+  {
+    Case c;  // a row fully blocked by the mask among split rows (zeros, never NaN)
+    c.B = 1, c.H = 2, c.Hkv = 1, c.Sq = 2, c.Sk = 1500, c.D = 16, c.Dv = 16;
+    c.full_row_masked = true;
+    c.name = Describe(c) + " split-K full-row masked";
+    RunCase(c, sets);
+  }
+
   // Targeted cases.
   {
     Case c;  // scores of magnitude ~1e4 stay finite (softmax is then nearly one-hot)
@@ -508,6 +590,181 @@ double TimeCall(const AttnArgs& a, int runs) {
   return Median(ts);
 }
 
+// ---- thread scaling (best ISA) ----
+
+// Sum of p[0, n): 8 independent vector accumulators, so the loop is bound by the loads.
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"), noinline)) float SumFloats(const float* p, int64_t n) {
+  __m256 acc[8];
+  for (int x = 0; x < 8; ++x) acc[x] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (int x = 0; x < 8; ++x) acc[x] = _mm256_add_ps(acc[x], _mm256_loadu_ps(p + i + 8 * x));
+  }
+  for (int x = 1; x < 8; ++x) acc[0] = _mm256_add_ps(acc[0], acc[x]);
+  float t[8];
+  _mm256_storeu_ps(t, acc[0]);
+  float s = 0.0f;
+  for (int x = 0; x < 8; ++x) s += t[x];
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+#else
+__attribute__((noinline)) float SumFloats(const float* p, int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int x = 0; x < 16; ++x) acc[x] += p[i + x];
+  }
+  float s = 0.0f;
+  for (int x = 0; x < 16; ++x) s += acc[x];
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+#endif
+
+// Read bandwidth over `bytes` of memory, split in `threads` equal slices read at once (GB/s).
+double ReadBandwidth(const std::vector<float>& buf, int threads) {
+  const int64_t n = static_cast<int64_t>(buf.size());
+  std::vector<double> ts;
+  volatile float sink = 0.0f;
+  for (int r = 0; r < 5; ++r) {
+    std::vector<float> part(threads, 0.0f);
+    const double t0 = NowSeconds();
+    qkv::ParallelFor(threads, threads, [&](int64_t item, int) {
+      const int64_t lo = n * item / threads, hi = n * (item + 1) / threads;
+      part[item] = SumFloats(buf.data() + lo, hi - lo);
+    });
+    ts.push_back(NowSeconds() - t0);
+    for (float x : part) sink = sink + x;
+  }
+  return static_cast<double>(n) * sizeof(float) / Median(ts) * 1e-9;
+}
+
+struct DecodeBuffers {
+  std::vector<float> q, out;
+  std::vector<std::vector<float>> k, v;  // several caches, read in turn (cold runs)
+};
+
+// 1 vs 2 threads on the shapes of issue 4, the decode bandwidth of issue 5, and what the machine
+// itself gives (read bandwidth, FMA peak) on 1 and 2 threads.
+void BenchScaling() {
+  qkv::SetSimd("auto");
+  std::printf("\n== thread scaling [%s], %d CPUs reported\n", qkv::SimdName(),
+              static_cast<int>(std::thread::hardware_concurrency()));
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int thread_counts[] = {1, 2};
+
+#if defined(__x86_64__)
+  if (std::strcmp(qkv::BestSimdName(), "avx2") == 0) {
+    double peak[2];
+    for (int x = 0; x < 2; ++x) {
+      const int th = thread_counts[x];
+      qkv::SetThreads(th);
+      std::vector<double> g(th, 0.0);
+      qkv::ParallelFor(th, th, [&](int64_t item, int) { g[item] = FmaPeakGflops(); });
+      peak[x] = 0.0;
+      for (double y : g) peak[x] += y;
+    }
+    std::printf("FMA peak (12 chains x 8-float FMA per thread): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s "
+                "(%.2fx)\n", peak[0], peak[1], peak[1] / peak[0]);
+  }
+#endif
+  {
+    std::vector<float> buf(size_t{1} << 28, 1.0f);  // 1 GiB
+    double bw[2];
+    for (int x = 0; x < 2; ++x) {
+      qkv::SetThreads(thread_counts[x]);
+      bw[x] = ReadBandwidth(buf, thread_counts[x]);
+    }
+    std::printf("read bandwidth (vector sum over 1 GiB): 1 thread %.1f GB/s, 2 threads %.1f GB/s (%.2fx)\n", bw[0],
+                bw[1], bw[1] / bw[0]);
+  }
+
+  auto time_threads = [&](AttnArgs a, int runs, double* t) {
+    for (int x = 0; x < 2; ++x) {
+      qkv::SetThreads(thread_counts[x]);
+      t[x] = TimeCall(a, runs);
+    }
+    qkv::SetThreads(1);
+  };
+
+  {  // prefill-size SDPA
+    const int64_t B = 1, H = 8, S = 4096, D = 64;
+    std::vector<float> q(B * H * S * D), k(q.size()), v(q.size()), out(q.size());
+    for (float& x : q) x = normal(rng);
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    const int32_t offsets[1] = {0};
+    AttnArgs a{};
+    a.shape = {B, H, H, S, S, D, D};
+    a.layout = Layout::kBHSD;
+    a.q = q.data(), a.k = k.data(), a.v = v.data(), a.out = out.data();
+    a.scale = 0.125f;
+    a.offsets = offsets;
+    const double flops = 2.0 * B * H * S * S * (D + D);
+    for (bool causal : {false, true}) {
+      a.causal = causal;
+      double t[2];
+      time_threads(a, 5, t);
+      std::printf("SDPA B=1 H=8 Sq=Sk=4096 D=64 %-10s 1 thread %7.1f ms (%5.1f GFLOP/s)  2 threads %7.1f ms (%5.1f)  "
+                  "%.2fx\n", causal ? "causal" : "non-causal", t[0] * 1e3, flops / t[0] * 1e-9 / (causal ? 2 : 1),
+                  t[1] * 1e3, flops / t[1] * 1e-9 / (causal ? 2 : 1), t[0] / t[1]);
+    }
+  }
+
+  // Decode: one new token against a 4096-key cache, D = 128 (issue 5's shape), fp32 K and V.
+  for (int64_t Hkv : {32, 8}) {
+    const int64_t B = 1, H = 32, Sk = 4096, D = 128, n_caches = 8;  // 8 x 128 MiB (Hkv = 32) for cold runs
+    const int64_t kv = B * Hkv * Sk * D;
+    const double bytes = 2.0 * kv * sizeof(float);
+    DecodeBuffers d;
+    d.q.resize(B * H * D);
+    d.out.resize(B * H * D);
+    for (float& x : d.q) x = normal(rng);
+    d.k.resize(n_caches);
+    d.v.resize(n_caches);
+    for (int64_t c = 0; c < n_caches; ++c) {
+      d.k[c].resize(kv);
+      d.v[c].resize(kv);
+      for (int64_t x = 0; x < kv; ++x) d.k[c][x] = normal(rng), d.v[c][x] = normal(rng);
+    }
+    AttnArgs a{};
+    a.shape = {B, H, Hkv, 1, Sk, D, D};
+    a.layout = Layout::kBHSD;
+    a.q = d.q.data(), a.out = d.out.data();
+    a.scale = 1.0f / std::sqrt(static_cast<float>(D));
+    double hot[2], cold[2];
+    for (int x = 0; x < 2; ++x) {
+      qkv::SetThreads(thread_counts[x]);
+      std::vector<double> th, tc;
+      for (int r = 0; r < 3 * n_caches; ++r) {  // caches in turn: none is in any cache level when read
+        a.k = d.k[r % n_caches].data(), a.v = d.v[r % n_caches].data();
+        const double t0 = NowSeconds();
+        qkv::AttentionForward(a);
+        tc.push_back(NowSeconds() - t0);
+      }
+      a.k = d.k[0].data(), a.v = d.v[0].data();
+      qkv::AttentionForward(a);
+      for (int r = 0; r < 15; ++r) {  // the same cache again and again (what fits of it stays in L3)
+        const double t0 = NowSeconds();
+        qkv::AttentionForward(a);
+        th.push_back(NowSeconds() - t0);
+      }
+      hot[x] = Median(th);
+      cold[x] = Median(tc);
+    }
+    qkv::SetThreads(1);
+    std::printf("decode B=1 H=32 Hkv=%lld Sq=1 Sk=4096 D=128 (K+V %.0f MiB): rotating %d caches: 1 thread %.2f ms "
+                "= %.1f GB/s, 2 threads %.2f ms = %.1f GB/s (%.2fx) | same cache: 1 thread %.2f ms = %.1f GB/s, "
+                "2 threads %.2f ms = %.1f GB/s (%.2fx)\n",
+                (long long)Hkv, bytes / (1 << 20), static_cast<int>(n_caches), cold[0] * 1e3, bytes / cold[0] * 1e-9,
+                cold[1] * 1e3, bytes / cold[1] * 1e-9, cold[0] / cold[1], hot[0] * 1e3, bytes / hot[0] * 1e-9,
+                hot[1] * 1e3, bytes / hot[1] * 1e-9, hot[0] / hot[1]);
+  }
+}
+
 void Bench(const std::vector<std::string>& sets) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -551,11 +808,7 @@ void Bench(const std::vector<std::string>& sets) {
     for (int r = 0; r < n; ++r) qkv::AttentionForward(s);
     std::printf("[%s] B=1 H=1 S=16 D=64: %.2f us per call\n", set.c_str(), (NowSeconds() - t0) / n * 1e6);
   }
-#if defined(__x86_64__)
-  if (std::strcmp(qkv::BestSimdName(), "avx2") == 0) {
-    std::printf("AVX2 FMA peak (one thread, 12 chains x 8 floats): %.1f GFLOP/s\n", FmaPeakGflops());
-  }
-#endif
+  BenchScaling();
 }
 
 }  // namespace
