@@ -14,14 +14,19 @@
 // noise); B·S = 4096: three GEMMs 142-153 ms, fused 152-154 ms + copy 5-6 ms. So the simpler form
 // stays. Scratch buffers belong to the layer and grow to the largest call; nothing
 // proportional to the input is allocated per call except the returned output (and weights).
+//
+// With a KVCache (lib/cache.ts) the same GEMMs project only the new tokens; their K and V rows are
+// then copied into the cache's [B, maxLength, Hkv, Dh] storage ('bshd' with Sk = maxLength, read in
+// place by the same sdpa kernels, kvLengths = the new lengths, queryOffset = the old ones).
 import { callerError, expectSignal, withCallerStack } from './async.js';
 import type { Backend } from './backend.js';
+import { KVCache, cacheState, importInto, type CacheState } from './cache.js';
 import { runOps, type Op } from './ops.js';
 import { rowsOf } from './linear.js';
 import { loadMhaParams, type MhaParams } from './mha-weights.js';
 import { planSdpa } from './sdpa.js';
 import type {
-  MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
+  KVCacheExport, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
 } from './types.js';
 import {
   expectBoolean,
@@ -32,17 +37,29 @@ import {
   expectObject,
   expectTensor,
   optionalDim,
+  product,
   rangeError,
   typeError,
 } from './validate.js';
 
 const FORWARD_OPTIONS = new Set([
   'batch', 'seqLen', 'causal', 'mask', 'kvLengths', 'seqLens', 'context', 'needWeights', 'averageWeights', 'out',
+  'cache',
 ]);
+const CACHE_OPTIONS = new Set(['batch', 'maxLength', 'dtype', 'from']);
+const EXPORT_KEYS = new Set(['k', 'v', 'lengths']);
+/** Options that have no meaning with a cache (it decides the keys, their lengths and the causal rule). */
+const NOT_WITH_CACHE = ['mask', 'kvLengths', 'context', 'needWeights', 'averageWeights'] as const;
 const FORWARD_ASYNC_OPTIONS = new Set([...FORWARD_OPTIONS, 'signal']);
 
 /** A validated forward call: the ops to run, then what finishes it on the JS thread. */
 interface LayerCall {
+  /** With a cache: the projections, run before `append`; `ops` then attend and project out. */
+  pre?: Op[];
+  /** With a cache: copies the new K and V rows into it (on the JS thread, between pre and ops). */
+  append?: () => void;
+  /** With a cache: its state, locked while a forwardAsync is in flight. */
+  cache?: CacheState;
   ops: Op[];
   signal: AbortSignal | undefined;
   finish(): Float32Array | MhaResult;
@@ -102,6 +119,10 @@ export class MultiHeadAttentionBase {
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult;
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult {
     const call = this.#plan(x, options, false);
+    if (call.pre) {
+      runOps(this.#backend, call.pre);
+      call.append!();
+    }
     runOps(this.#backend, call.ops);
     return call.finish();
   }
@@ -117,10 +138,80 @@ export class MultiHeadAttentionBase {
   forwardAsync(x: Float32Array, options?: MhaForwardAsyncOptions): Promise<Float32Array | MhaResult> {
     const call = this.#plan(x, options, true);
     const caller = callerError();
-    return this.#backend.runAsync(call.ops, call.signal).then(
-      () => call.finish(),
-      (err: unknown) => Promise.reject(withCallerStack(err, caller)),
-    );
+    const backend = this.#backend;
+    if (!call.pre) {
+      return backend.runAsync(call.ops, call.signal).then(
+        () => call.finish(),
+        (err: unknown) => Promise.reject(withCallerStack(err, caller)),
+      );
+    }
+    // With a cache: projections on the pool, the append on the JS thread, then attention and the
+    // output projection on the pool. The appended rows sit past lengths[b] (invisible) until finish()
+    // advances the lengths, so an abort or error at any point changes nothing observable. The cache
+    // is locked until the Promise settles.
+    const cache = call.cache!;
+    cache.busy = true;
+    return backend.runAsync(call.pre, call.signal)
+      .then(() => {
+        call.append!();
+        return backend.runAsync(call.ops, call.signal);
+      })
+      .then(
+        () => {
+          cache.busy = false;
+          return call.finish();
+        },
+        (err: unknown) => {
+          cache.busy = false;
+          return Promise.reject(withCallerStack(err, caller));
+        },
+      );
+  }
+
+  /**
+   * A KV cache for incremental decoding with this layer (DESIGN.md, KVCache): K and V storage for
+   * `batch` sequences of up to `maxLength` tokens, preallocated ([B, maxLength, Hkv, Dh] each,
+   * `byteLength` = 2·B·maxLength·Hkv·Dh·4). Pass it as `forward(x, { cache })`. `from` restores the
+   * contents of `cache.export()` (k and v [B, Hkv, L, Dh], lengths [B], L = max(lengths) ≤ maxLength).
+   * @throws TypeError for an unknown option name or a wrong kind of value.
+   * @throws RangeError for a bad dim, a `dtype` other than 'float32' ('float16' is not available in
+   * this version), or a `from` whose sizes or lengths do not fit.
+   */
+  createCache(options: KVCacheOptions): KVCache {
+    const { Hkv, Dh } = this.#p;
+    const o = expectObject('options', options) as Partial<KVCacheOptions> & Record<string, unknown>;
+    expectKnownKeys('options', o, CACHE_OPTIONS);
+    if (o.dtype !== undefined) {
+      if (typeof o.dtype !== 'string') throw typeError('options.dtype', "'float32'", o.dtype);
+      if (o.dtype !== 'float32') {
+        throw rangeError('options.dtype', "'float32' (the only cache dtype available in this version; 'float16' is planned)", o.dtype);
+      }
+    }
+    const maxLength = expectDim('options.maxLength', o.maxLength);
+    let from: KVCacheExport | null = null;
+    let B: number;
+    let L = 0;
+    if (o.from === undefined) {
+      B = optionalDim('options.batch', o.batch, 1);
+    } else {
+      const f = expectObject('options.from', o.from) as Partial<KVCacheExport> & Record<string, unknown>;
+      expectKnownKeys('options.from', f, EXPORT_KEYS);
+      if (!(f.lengths instanceof Int32Array)) throw typeError('options.from.lengths', 'Int32Array', f.lengths);
+      B = optionalDim('options.batch', o.batch, f.lengths.length);
+      const lengths = expectTensor('options.from.lengths', f.lengths, Int32Array, { B });
+      for (let b = 0; b < B; b++) {
+        const n = lengths[b]!;
+        if (n < 0 || n > maxLength) throw rangeError(`options.from.lengths[${b}]`, `an integer in [0, maxLength = ${maxLength}]`, n);
+        if (n > L) L = n;
+      }
+      const k = expectF32('options.from.k', f.k, { B, Hkv, L, Dh });
+      const v = expectF32('options.from.v', f.v, { B, Hkv, L, Dh });
+      from = { k, v, lengths };
+    }
+    product('options', { B, maxLength, Hkv, Dh, two: 2 });
+    const cache = new KVCache(this, B, maxLength, Hkv, Dh);
+    if (from) importInto(cache, from, L);
+    return cache;
   }
 
   /** Validates a forward call and lays it out as ops. Nothing is written before it returns. */
@@ -129,6 +220,7 @@ export class MultiHeadAttentionBase {
     const o = (options === undefined ? {} : expectObject('options', options)) as MhaForwardAsyncOptions & Record<string, unknown>;
     expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
     const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
+    if (o.cache !== undefined) return this.#planCached(x, o, isAsync, signal);
     const B = optionalDim('options.batch', o.batch, 1);
     let S: number;
     if (o.seqLen === undefined) {
@@ -187,6 +279,99 @@ export class MultiHeadAttentionBase {
       return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
     };
     return { ops, signal, finish };
+  }
+
+  /** forward(x, { cache }): validates, then projections → append → attention over the cache → out. */
+  #planCached(
+    x: Float32Array, o: MhaForwardAsyncOptions & Record<string, unknown>, isAsync: boolean, signal: AbortSignal | undefined,
+  ): LayerCall {
+    const { E, H, Hkv, Dh, q: pq, k: pk, v: pv, o: po } = this.#p;
+    const cs = cacheState(o.cache);
+    if (!cs) throw typeError('options.cache', 'a KVCache (from layer.createCache)', o.cache);
+    if (cs.owner !== this) {
+      throw new TypeError('Expected a KVCache created by this layer for options.cache but received one created by another layer');
+    }
+    if (cs.busy) throw new Error('Cannot use a KVCache while a forwardAsync on it is in flight (options.cache)');
+    for (const name of NOT_WITH_CACHE) {
+      if (o[name] !== undefined) throw new TypeError(`options.${name} cannot be combined with options.cache`);
+    }
+    if (o.causal !== undefined && expectBoolean('options.causal', o.causal) !== true) {
+      throw rangeError('options.causal', 'true (or omitted) with options.cache (decoding is causal)', o.causal);
+    }
+    const B = optionalDim('options.batch', o.batch, cs.B);
+    if (B !== cs.B) throw rangeError('options.batch', `cache.batch = ${cs.B}`, B);
+    let S: number;
+    if (o.seqLen === undefined) {
+      S = rowsOf('x', x, B * E, `batch*embedDim = ${B}*${E}`);
+    } else {
+      S = expectDim('options.seqLen', o.seqLen);
+      expectF32('x', x, { B, S, E });
+    }
+    const seqLens = o.seqLens === undefined ? null : expectSeqLens(o.seqLens, B, S);
+    const maxL = cs.maxLength;
+    const oldLens = cs.lengths.slice();
+    const newLens = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      const n = seqLens ? seqLens[b]! : S;
+      if (oldLens[b]! + n > maxL) {
+        throw new RangeError(
+          `Expected at most maxLength = ${maxL} tokens in the cache for options.cache but sequence ${b} would hold ` +
+          `lengths[${b}] + ${n} = ${oldLens[b]! + n}`,
+        );
+      }
+      newLens[b] = oldLens[b]! + n;
+    }
+
+    const M = B * S;
+    const W = Hkv * Dh;
+    const take = (scratch: Scratch, n: number) => (isAsync ? new Float32Array(n) : scratch.take(n));
+    const q = take(this.#q, M * H * Dh);
+    const k = take(this.#k, M * W);
+    const v = take(this.#v, M * W);
+    const attn = take(this.#attn, M * H * Dh);
+    // Key j of sequence b is visible from query row i iff j <= oldLens[b] + i and j < newLens[b].
+    const { plan } = planSdpa(q, cs.k, cs.v, {
+      batch: B, heads: H, kvHeads: Hkv, seqQ: S, seqK: maxL, headDim: Dh, layout: 'bshd',
+      queryOffset: oldLens, kvLengths: newLens, out: attn,
+    }, false);
+
+    let y: Float32Array;
+    if (o.out === undefined) {
+      y = new Float32Array(M * E);
+    } else {
+      y = expectF32('options.out', o.out, { B, S, E });
+      expectNoOverlap('options.out', y, [['x', x], ['options.seqLens', seqLens], ['options.cache (K)', cs.k], ['options.cache (V)', cs.v]]);
+    }
+    expectNoOverlap('x', x, [['options.cache (K)', cs.k], ['options.cache (V)', cs.v]]);
+
+    // Every check has passed.
+    const pre: Op[] = [
+      { kind: 'gemm', x, M, K: E, packed: pq.packed, N: pq.N, bias: pq.bias, y: q },
+      { kind: 'gemm', x, M, K: E, packed: pk.packed, N: pk.N, bias: pk.bias, y: k },
+      { kind: 'gemm', x, M, K: E, packed: pv.packed, N: pv.N, bias: pv.bias, y: v },
+    ];
+    const ops: Op[] = [
+      { kind: 'sdpa', plan },
+      { kind: 'gemm', x: attn, M, K: H * Dh, packed: po.packed, N: po.N, bias: po.bias, y },
+    ];
+    const append = (): void => {
+      // Sequence b's new rows [b, 0..n_b) of the 'bshd' scratch are contiguous, and so are its
+      // positions [oldLens[b], newLens[b]) of the cache: one copy per sequence for K and for V.
+      for (let b = 0; b < B; b++) {
+        const n = newLens[b]! - oldLens[b]!;
+        if (n === 0) continue;
+        const src = b * S * W;
+        const dst = (b * maxL + oldLens[b]!) * W;
+        cs.k.set(k.subarray(src, src + n * W), dst);
+        cs.v.set(v.subarray(src, src + n * W), dst);
+      }
+    };
+    const finish = (): Float32Array => {
+      cs.lengths.set(newLens);
+      if (seqLens) zeroPaddedRows(y, null, seqLens, B, H, S, maxL, E);
+      return y;
+    };
+    return { pre, append, cache: cs, ops, signal, finish };
   }
 }
 

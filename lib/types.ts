@@ -2,6 +2,8 @@
 // key/value heads, Sq query length, Sk key length, D query/key head size, Dv value head size.
 export type { Layout } from './plan.js';
 import type { Layout } from './plan.js';
+import type { KVCache } from './cache.js';
+export type { KVCache } from './cache.js';
 
 /**
  * Causal alignment. `true` and `'bottom-right'`: the last query lines up with the last valid key
@@ -196,6 +198,42 @@ export interface MhaForwardOptions {
   averageWeights?: boolean;
   /** Output [B, S, E], written and returned; must not overlap any input. */
   out?: Float32Array;
+  /**
+   * Incremental decoding (DESIGN.md, KVCache): a cache made by this layer's `createCache`. The new
+   * tokens' K and V are appended to sequence b at positions [lengths[b], lengths[b] + n_b)
+   * (n_b = seqLens[b], default S), attention runs over each sequence's valid cache with the
+   * bottom-right causal rule (query row i of sequence b sits at position lengths[b] + i), then the
+   * lengths advance. With a cache, `causal` defaults to true (`false` is a RangeError), `batch`
+   * defaults to `cache.batch`, and `mask`, `kvLengths`, `context` and `needWeights` are not allowed.
+   */
+  cache?: KVCache;
+}
+
+/** Element type of a KVCache's storage. Only 'float32' is available in this version. */
+export type KVCacheDType = 'float32';
+
+/** A KVCache's contents as plain arrays (what `cache.export()` returns and `from` accepts). */
+export interface KVCacheExport {
+  /** [B, Hkv, L, Dh]; rows at positions ≥ lengths[b] are ignored on import (0 on export). */
+  k: Float32Array;
+  /** [B, Hkv, L, Dh]. */
+  v: Float32Array;
+  /** Int32Array [B]; L = max(lengths). */
+  lengths: Int32Array;
+}
+
+export interface KVCacheOptions {
+  /** B, sequences decoded together. Default 1 (or from.lengths.length with `from`). */
+  batch?: number;
+  /** Positions per sequence; appending past it is a RangeError that changes nothing. */
+  maxLength: number;
+  /**
+   * Storage type. Only 'float32' in this version; 'float16' (half the memory per token) is planned
+   * and is a RangeError for now.
+   */
+  dtype?: KVCacheDType;
+  /** Contents to start from, as returned by `cache.export()` (of a cache of any layer with the same Hkv and Dh). */
+  from?: KVCacheExport;
 }
 
 export interface MhaForwardAsyncOptions extends MhaForwardOptions {

@@ -16,7 +16,7 @@ import {
   scaledDotProductAttention as sdpaJs,
 } from '../lib/js/index.js';
 import { nativeBinding } from '../lib/select.js';
-import type { MhaResult, SdpaResult } from '../lib/index.js';
+import type { KVCache, MhaResult, SdpaResult } from '../lib/index.js';
 
 /** Loosely typed on purpose: tests build options generically and pass bad ones on purpose. */
 export type RunSdpa = (q: Float32Array, k: Float32Array, v: Float32Array, options: object) => Float32Array | SdpaResult;
@@ -30,6 +30,7 @@ export interface MhaLike {
   readonly numKvHeads: number;
   readonly headDim: number;
   forward(x: unknown, options?: unknown): Float32Array | MhaResult;
+  createCache(options: unknown): KVCache;
 }
 
 export interface Runner {
@@ -41,6 +42,7 @@ export interface Runner {
 }
 
 type Ctor<T> = new (config: never) => T;
+type MhaInstance = Omit<MhaLike, 'createCache'> & { createCache(options: never): KVCache };
 
 /** Runs fn with the native kernel set `name`, restoring 'auto' afterwards. */
 function onSimd<A extends unknown[], R>(name: string, fn: (...args: A) => R): (...args: A) => R {
@@ -56,7 +58,7 @@ function onSimd<A extends unknown[], R>(name: string, fn: (...args: A) => R): (.
 }
 
 function runner(name: string, wrap: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => R, api: {
-  sdpa: unknown; linear: unknown; Linear: Ctor<LinearLike>; Mha: Ctor<MhaLike>;
+  sdpa: unknown; linear: unknown; Linear: Ctor<LinearLike>; Mha: Ctor<MhaInstance>;
 }): Runner {
   const newLinear = (config: unknown): LinearLike => {
     const layer = new api.Linear(config as never);
@@ -67,6 +69,7 @@ function runner(name: string, wrap: <A extends unknown[], R>(fn: (...args: A) =>
     const forward = wrap((x: unknown, options?: unknown) => layer.forward(x, options));
     return {
       embedDim: layer.embedDim, numHeads: layer.numHeads, numKvHeads: layer.numKvHeads, headDim: layer.headDim, forward,
+      createCache: (options: unknown) => layer.createCache(options as never),
     };
   };
   return {
@@ -78,9 +81,9 @@ function runner(name: string, wrap: <A extends unknown[], R>(fn: (...args: A) =>
   };
 }
 
-const jsApi = { sdpa: sdpaJs, linear: linearJs, Linear: LinearJs as Ctor<LinearLike>, Mha: MhaJs as Ctor<MhaLike> };
+const jsApi = { sdpa: sdpaJs, linear: linearJs, Linear: LinearJs as Ctor<LinearLike>, Mha: MhaJs as Ctor<MhaInstance> };
 const nativeApi = {
-  sdpa: sdpaNative, linear: linearNative, Linear: LinearNative as Ctor<LinearLike>, Mha: MhaNative as Ctor<MhaLike>,
+  sdpa: sdpaNative, linear: linearNative, Linear: LinearNative as Ctor<LinearLike>, Mha: MhaNative as Ctor<MhaInstance>,
 };
 
 export const runners: Runner[] = [runner('js', (fn) => fn, jsApi)];

@@ -78,7 +78,7 @@ describe.each(runners)('forward errors [$name] (nothing written)', (r) => {
     ['x vs seqLen', x, { batch: B, seqLen: 4 }, RangeError, /x\.length to be B\*S\*E = 2\*4\*8 = 64 but received 48/],
     ['options not an object', x, 'causal' as never, TypeError, /an object for options/],
     ['unknown option (typo)', x, { batch: B, casual: true }, TypeError, /Unknown option 'casual' in options \(did you mean 'causal'\?\)/],
-    ['cache is not an option of this layer (yet)', x, { batch: B, cache: {} }, TypeError, /Unknown option 'cache'/],
+    ['cache not a KVCache', x, { batch: B, cache: {} }, TypeError, /a KVCache \(from layer\.createCache\) for options\.cache/],
     ['batch zero', x, { batch: 0 }, RangeError, /options\.batch but received 0/],
     ['causal a string', x, { batch: B, causal: 'top-left' }, TypeError, /a boolean for options\.causal/],
     ['needWeights a number', x, { batch: B, needWeights: 1 }, TypeError, /a boolean for options\.needWeights/],

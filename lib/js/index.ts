@@ -7,7 +7,7 @@ import { createApi } from '../api.js';
 import { jsBackend } from '../backend.js';
 import { LinearBase } from '../linear.js';
 import { MultiHeadAttentionBase } from '../mha.js';
-import type { LinearConfig, MultiHeadAttentionConfig } from '../types.js';
+import type { KVCache, LinearConfig, MultiHeadAttentionConfig } from '../types.js';
 
 const BACKEND = jsBackend;
 
@@ -73,6 +73,12 @@ export class Linear extends LinearBase {
  * sees tokens j ≤ i of its own sequence; `kvLengths` blocks padded keys; `seqLens` marks padded query
  * rows (output 0); `context` [B, Sk, E] gives cross-attention. A layer reuses its scratch buffers
  * across calls (not safe to call re-entrantly; it is synchronous).
+ *
+ * Incremental decoding: `layer.createCache({ batch?, maxLength, dtype?: 'float32', from? })` gives a
+ * {@link KVCache}; `forward(x, { cache, seqLens? })` projects the new tokens, appends their K and V
+ * at each sequence's length, attends over the cache (bottom-right causal) and advances the lengths.
+ * Step-by-step decoding equals the full causal forward row by row. Past `maxLength` is a RangeError
+ * that changes nothing.
  * @throws TypeError for a wrong kind of argument, an unknown option name, or a bias with `bias: false`.
  * @throws RangeError for a wrong size or dim (the message gives the formula, e.g. `H*Dh*E = 12*64*768`),
  * numHeads % numKvHeads ≠ 0, a mask that does not broadcast, lengths out of range, or `out`
@@ -80,6 +86,9 @@ export class Linear extends LinearBase {
  * @example
  * const mha = new MultiHeadAttention({ embedDim: 768, numHeads: 12, weights: { inProjWeight, inProjBias, outProjWeight, outProjBias } });
  * const y = mha.forward(x, { batch: 2, causal: true });
+ * const cache = mha.createCache({ maxLength: 2048 });
+ * mha.forward(prompt, { cache });          // prefill [1, S, E]
+ * const next = mha.forward(token, { cache }); // one decode step [1, 1, E]
  */
 export class MultiHeadAttention extends MultiHeadAttentionBase {
   constructor(config: MultiHeadAttentionConfig) {

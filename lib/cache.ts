@@ -1,0 +1,144 @@
+// KVCache: the keys and values a MultiHeadAttention layer has already projected, kept so that
+// generating one more token costs one token's projections plus one pass over the cache
+// (DESIGN.md, KVCache).
+//
+// Storage is [B, maxLength, Hkv, Dh] for K and for V: the 'bshd' layout with Sk = maxLength. That
+// is the layout the projections produce and the attention kernels read in place (their 'bshd'
+// strides), so a forward with a cache runs the same kernels with no transpose and no copy of the
+// past: appending n new tokens of sequence b is one contiguous copy of n·Hkv·Dh floats, and the
+// attention call reads the cache's own buffers with kvLengths = the new lengths. Rows at positions
+// >= lengths[b] are unused (stale after truncate; never visible: kvLengths blocks them).
+// export() / createCache({ from }) speak DESIGN.md's [B, Hkv, L, Dh] and transpose on the way.
+import type { KVCacheExport } from './types.js';
+
+/** What the layer that owns a cache reads and writes (not part of the public API). */
+export interface CacheState {
+  /** The layer that created the cache. */
+  readonly owner: object;
+  readonly B: number;
+  readonly maxLength: number;
+  readonly Hkv: number;
+  readonly Dh: number;
+  /** [B, maxLength, Hkv, Dh]. */
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  /** [B], the valid positions of each sequence. */
+  readonly lengths: Int32Array;
+  /** True while a forwardAsync on this cache is in flight. */
+  busy: boolean;
+}
+
+const states = new WeakMap<KVCache, CacheState>();
+
+/** The state of a cache, or undefined for anything that is not a KVCache. */
+export function cacheState(cache: unknown): CacheState | undefined {
+  return typeof cache === 'object' && cache !== null ? states.get(cache as KVCache) : undefined;
+}
+
+function expectIdle(s: CacheState, what: string): void {
+  if (s.busy) throw new Error(`Cannot ${what} a KVCache while a forwardAsync on it is in flight`);
+}
+
+/**
+ * Preallocated keys and values of one MultiHeadAttention layer for a batch of `batch` sequences of
+ * up to `maxLength` tokens each. Made by `layer.createCache(...)`; pass it as `forward(x, { cache })`
+ * to that same layer (it belongs to it). Each sequence has its own length (ragged batches).
+ */
+export class KVCache {
+  /** B, sequences in the batch. */
+  readonly batch: number;
+  /** Positions per sequence. */
+  readonly maxLength: number;
+  /** Storage element type. Only 'float32' in this version. */
+  readonly dtype: 'float32';
+  /** Bytes held by K and V: 2·B·maxLength·Hkv·Dh·4. */
+  readonly byteLength: number;
+
+  /** @internal Use `layer.createCache(...)`. */
+  constructor(owner: object, B: number, maxLength: number, Hkv: number, Dh: number) {
+    const n = B * maxLength * Hkv * Dh;
+    const state: CacheState = {
+      owner, B, maxLength, Hkv, Dh,
+      k: new Float32Array(n), v: new Float32Array(n), lengths: new Int32Array(B), busy: false,
+    };
+    states.set(this, state);
+    this.batch = B;
+    this.maxLength = maxLength;
+    this.dtype = 'float32';
+    this.byteLength = 2 * n * 4;
+  }
+
+  /** Int32Array [B]: the valid positions of each sequence (a copy; change them with truncate / reset). */
+  get lengths(): Int32Array {
+    return states.get(this)!.lengths.slice();
+  }
+
+  /** The longest sequence: max over `lengths`. */
+  get length(): number {
+    let m = 0;
+    for (const n of states.get(this)!.lengths) if (n > m) m = n;
+    return m;
+  }
+
+  /** Empties every sequence (lengths become 0; storage is kept). */
+  reset(): void {
+    const s = states.get(this)!;
+    expectIdle(s, 'reset');
+    s.lengths.fill(0);
+  }
+
+  /**
+   * Rolls every sequence back to at most n tokens (lengths[b] = min(lengths[b], n)), e.g. to drop
+   * rejected draft tokens in speculative decoding. The next forward appends at the new lengths.
+   */
+  truncate(n: number): void {
+    const s = states.get(this)!;
+    if (typeof n !== 'number') throw new TypeError(`Expected an integer for n but received ${typeof n}`);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`Expected an integer >= 0 for n but received ${n}`);
+    expectIdle(s, 'truncate');
+    for (let b = 0; b < s.B; b++) if (s.lengths[b]! > n) s.lengths[b] = n;
+  }
+
+  /**
+   * A copy of the valid contents: `{ k [B, Hkv, L, Dh], v [B, Hkv, L, Dh], lengths [B] }` with
+   * L = cache.length; rows at positions >= lengths[b] are 0. Restore with
+   * `layer.createCache({ batch, maxLength, from })`.
+   */
+  export(): KVCacheExport {
+    const s = states.get(this)!;
+    const { B, maxLength, Hkv, Dh } = s;
+    const L = this.length;
+    const k = new Float32Array(B * Hkv * L * Dh);
+    const v = new Float32Array(B * Hkv * L * Dh);
+    for (let b = 0; b < B; b++) {
+      const n = s.lengths[b]!;
+      for (let h = 0; h < Hkv; h++) {
+        for (let t = 0; t < n; t++) {
+          const src = ((b * maxLength + t) * Hkv + h) * Dh;
+          const dst = ((b * Hkv + h) * L + t) * Dh;
+          k.set(s.k.subarray(src, src + Dh), dst);
+          v.set(s.v.subarray(src, src + Dh), dst);
+        }
+      }
+    }
+    return { k, v, lengths: s.lengths.slice() };
+  }
+}
+
+/** Copies an export ([B, Hkv, L, Dh], validated by the caller) into a fresh cache's storage. */
+export function importInto(cache: KVCache, from: KVCacheExport, L: number): void {
+  const s = states.get(cache)!;
+  const { B, maxLength, Hkv, Dh } = s;
+  for (let b = 0; b < B; b++) {
+    const n = from.lengths[b]!;
+    for (let h = 0; h < Hkv; h++) {
+      for (let t = 0; t < n; t++) {
+        const src = ((b * Hkv + h) * L + t) * Dh;
+        const dst = ((b * maxLength + t) * Hkv + h) * Dh;
+        s.k.set(from.k.subarray(src, src + Dh), dst);
+        s.v.set(from.v.subarray(src, src + Dh), dst);
+      }
+    }
+    s.lengths[b] = n;
+  }
+}
