@@ -1,12 +1,12 @@
 // The interface both kernel sets sit behind, and the TypeScript one. No side effects: importing
 // this does not load the addon (lib/select.ts does).
-import { createRequire } from 'node:module';
 import { gemmJs, packWeightJs } from './js/gemm.js';
 import { sdpaJs } from './js/sdpa.js';
 import { abortError } from './async.js';
 import { runOps, type Op } from './ops.js';
 import type { SdpaPlan } from './plan.js';
 import type { BackendInfo, BackendName } from './types.js';
+import { packageRequire, packageRoot } from './package-root.js';
 
 export interface Backend {
   readonly name: BackendName;
@@ -34,7 +34,7 @@ export interface Backend {
   info(): BackendInfo;
 }
 
-export const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+export const version = (packageRequire(`${packageRoot}/package.json`) as { version: string }).version;
 
 export const jsBackend: Backend = {
   name: 'js',

@@ -9,7 +9,14 @@
 // attention call reads the cache's own buffers with kvLengths = the new lengths. Rows at positions
 // >= lengths[b] are unused (stale after truncate; never visible: kvLengths blocks them).
 // export() / createCache({ from }) speak DESIGN.md's [B, Hkv, L, Dh] and transpose on the way.
-import type { KVCacheExport } from './types.js';
+//
+// dtype 'float16': the same layout in a Uint16Array of IEEE binary16 bits (half the bytes). The
+// append rounds the projected float32 rows to the nearest half (ties to even, |x| >= 65520 -> +-inf;
+// lib/half.ts); the attention kernels widen halves as they load them and compute in fp32, so decode,
+// which streams the whole cache once per token, reads half the memory. export() widens back to
+// Float32Array (exactly); createCache({ from }) rounds into halves.
+import { floatsToHalves, halvesToFloats } from './half.js';
+import type { KVCacheDType, KVCacheExport } from './types.js';
 
 /** What the layer that owns a cache reads and writes (not part of the public API). */
 export interface CacheState {
@@ -19,9 +26,10 @@ export interface CacheState {
   readonly maxLength: number;
   readonly Hkv: number;
   readonly Dh: number;
-  /** [B, maxLength, Hkv, Dh]. */
-  readonly k: Float32Array;
-  readonly v: Float32Array;
+  readonly dtype: KVCacheDType;
+  /** [B, maxLength, Hkv, Dh]: Float32Array, or Uint16Array (binary16 bits) for 'float16'. */
+  readonly k: Float32Array | Uint16Array;
+  readonly v: Float32Array | Uint16Array;
   /** [B], the valid positions of each sequence. */
   readonly lengths: Int32Array;
   /** True while a forwardAsync on this cache is in flight. */
@@ -49,23 +57,29 @@ export class KVCache {
   readonly batch: number;
   /** Positions per sequence. */
   readonly maxLength: number;
-  /** Storage element type. Only 'float32' in this version. */
-  readonly dtype: 'float32';
-  /** Bytes held by K and V: 2·B·maxLength·Hkv·Dh·4. */
+  /**
+   * Storage element type: 'float32', or 'float16' (half the memory; K and V rounded to the nearest
+   * half on append, attention still computed in fp32).
+   */
+  readonly dtype: KVCacheDType;
+  /** Bytes held by K and V: 2·B·maxLength·Hkv·Dh·(4, or 2 for 'float16'). */
   readonly byteLength: number;
 
   /** @internal Use `layer.createCache(...)`. */
-  constructor(owner: object, B: number, maxLength: number, Hkv: number, Dh: number) {
+  constructor(owner: object, B: number, maxLength: number, Hkv: number, Dh: number, dtype: KVCacheDType = 'float32') {
     const n = B * maxLength * Hkv * Dh;
+    const half = dtype === 'float16';
     const state: CacheState = {
-      owner, B, maxLength, Hkv, Dh,
-      k: new Float32Array(n), v: new Float32Array(n), lengths: new Int32Array(B), busy: false,
+      owner, B, maxLength, Hkv, Dh, dtype,
+      k: half ? new Uint16Array(n) : new Float32Array(n),
+      v: half ? new Uint16Array(n) : new Float32Array(n),
+      lengths: new Int32Array(B), busy: false,
     };
     states.set(this, state);
     this.batch = B;
     this.maxLength = maxLength;
-    this.dtype = 'float32';
-    this.byteLength = 2 * n * 4;
+    this.dtype = dtype;
+    this.byteLength = 2 * n * (half ? 2 : 4);
   }
 
   /** Int32Array [B]: the valid positions of each sequence (a copy; change them with truncate / reset). */
@@ -102,7 +116,8 @@ export class KVCache {
   /**
    * A copy of the valid contents: `{ k [B, Hkv, L, Dh], v [B, Hkv, L, Dh], lengths [B] }` with
    * L = cache.length; rows at positions >= lengths[b] are 0. Restore with
-   * `layer.createCache({ batch, maxLength, from })`.
+   * `layer.createCache({ batch, maxLength, from })`. A 'float16' cache exports the exact values of
+   * its halves, as float32.
    */
   export(): KVCacheExport {
     const s = states.get(this)!;
@@ -116,8 +131,13 @@ export class KVCache {
         for (let t = 0; t < n; t++) {
           const src = ((b * maxLength + t) * Hkv + h) * Dh;
           const dst = ((b * Hkv + h) * L + t) * Dh;
-          k.set(s.k.subarray(src, src + Dh), dst);
-          v.set(s.v.subarray(src, src + Dh), dst);
+          if (s.k instanceof Uint16Array) {
+            halvesToFloats(s.k.subarray(src, src + Dh), k, dst);
+            halvesToFloats((s.v as Uint16Array).subarray(src, src + Dh), v, dst);
+          } else {
+            k.set(s.k.subarray(src, src + Dh), dst);
+            v.set((s.v as Float32Array).subarray(src, src + Dh), dst);
+          }
         }
       }
     }
@@ -135,10 +155,17 @@ export function importInto(cache: KVCache, from: KVCacheExport, L: number): void
       for (let t = 0; t < n; t++) {
         const src = ((b * Hkv + h) * L + t) * Dh;
         const dst = ((b * maxLength + t) * Hkv + h) * Dh;
-        s.k.set(from.k.subarray(src, src + Dh), dst);
-        s.v.set(from.v.subarray(src, src + Dh), dst);
+        writeRows(s, 'k', from.k.subarray(src, src + Dh), dst);
+        writeRows(s, 'v', from.v.subarray(src, src + Dh), dst);
       }
     }
     s.lengths[b] = n;
   }
+}
+
+/** Stores float32 rows into K or V at element offset `dst`, rounding to halves for 'float16'. */
+export function writeRows(s: CacheState, which: 'k' | 'v', rows: Float32Array, dst: number): void {
+  const store = s[which];
+  if (store instanceof Uint16Array) floatsToHalves(rows, store, dst);
+  else store.set(rows, dst);
 }

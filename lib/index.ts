@@ -109,11 +109,11 @@ export class Linear extends LinearBase {
  * rows (output 0); `context` [B, Sk, E] gives cross-attention. A layer reuses its scratch buffers
  * across calls (not safe to call re-entrantly; it is synchronous).
  *
- * Incremental decoding: `layer.createCache({ batch?, maxLength, dtype?: 'float32', from? })` gives a
- * {@link KVCache}; `forward(x, { cache, seqLens? })` projects the new tokens, appends their K and V
- * at each sequence's length, attends over the cache (bottom-right causal) and advances the lengths.
- * Step-by-step decoding equals the full causal forward row by row. Past `maxLength` is a RangeError
- * that changes nothing.
+ * Incremental decoding: `layer.createCache({ batch?, maxLength, dtype?: 'float32' | 'float16', from? })`
+ * gives a {@link KVCache}; `forward(x, { cache, seqLens? })` projects the new tokens, appends their K
+ * and V at each sequence's length, attends over the cache (bottom-right causal) and advances the
+ * lengths. Step-by-step decoding equals the full causal forward row by row (with a 'float16' cache,
+ * up to the rounding of K and V to halves). Past `maxLength` is a RangeError that changes nothing.
  * @throws TypeError for a wrong kind of argument, an unknown option name, or a bias with `bias: false`.
  * @throws RangeError for a wrong size or dim (the message gives the formula, e.g. `H*Dh*E = 12*64*768`),
  * numHeads % numKvHeads ≠ 0, a mask that does not broadcast, lengths out of range, or `out`

@@ -11,21 +11,25 @@ import type {
   LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
 } from './types.js';
 import {
+  allocateF32,
+  expectAllFinite,
+  expectBoolean,
   expectChoice,
   expectDim,
   expectF32,
   expectKnownKeys,
   expectNoOverlap,
   expectObject,
+  lengthOf,
   typeError,
 } from './validate.js';
 
 export const WEIGHT_LAYOUTS: readonly WeightLayout[] = ['out-in', 'in-out'];
-const LINEAR_OPTIONS = new Set(['inFeatures', 'outFeatures', 'weightLayout', 'out']);
+const LINEAR_OPTIONS = new Set(['inFeatures', 'outFeatures', 'weightLayout', 'out', 'checkFinite']);
 const LINEAR_ASYNC_OPTIONS = new Set([...LINEAR_OPTIONS, 'signal']);
-const LINEAR_CONFIG = new Set(['weight', 'bias', 'inFeatures', 'outFeatures', 'weightLayout']);
-const FORWARD_OPTIONS = new Set(['out']);
-const FORWARD_ASYNC_OPTIONS = new Set(['out', 'signal']);
+const LINEAR_CONFIG = new Set(['weight', 'bias', 'inFeatures', 'outFeatures', 'weightLayout', 'checkFinite']);
+const FORWARD_OPTIONS = new Set(['out', 'checkFinite']);
+const FORWARD_ASYNC_OPTIONS = new Set(['out', 'checkFinite', 'signal']);
 
 /** Validated weight of a linear map: K in, N out, in the caller's layout. */
 interface LinearWeight {
@@ -36,15 +40,21 @@ interface LinearWeight {
   bias: Float32Array | null;
 }
 
+/** The opt-in checkFinite flag (undefined = off). */
+function checkFiniteOption(name: string, v: unknown): boolean {
+  return v !== undefined && expectBoolean(name, v);
+}
+
 /** `name` is a Float32Array of rows × `width` floats; returns the row count (≥ 1). */
 export function rowsOf(name: string, x: unknown, width: number, widthName: string): number {
   if (!(x instanceof Float32Array)) throw typeError(name, 'Float32Array', x);
-  if (x.length === 0 || x.length % width !== 0) {
+  const length = lengthOf(x); // not x.length: see lengthOf (stale for a detached view in Node 20)
+  if (length === 0 || length % width !== 0) {
     throw new RangeError(
-      `Expected ${name}.length to be a positive multiple of ${widthName} = ${width} but received ${x.length}`,
+      `Expected ${name}.length to be a positive multiple of ${widthName} = ${width} but received ${length}`,
     );
   }
-  return x.length / width;
+  return length / width;
 }
 
 function resolveWeight(
@@ -87,6 +97,11 @@ function planLinear(
   const M = rowsOf('x', x, lw.K, 'inFeatures');
   const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
   const y = outputFor(o.out, M, lw.N, [['x', x as Float32Array], ['weight', lw.weight], ['bias', lw.bias]]);
+  if (checkFiniteOption('options.checkFinite', o.checkFinite)) {
+    expectAllFinite('x', x as Float32Array);
+    expectAllFinite('weight', lw.weight);
+    if (lw.bias) expectAllFinite('bias', lw.bias);
+  }
   const packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K);
   return { op: { kind: 'gemm', x: x as Float32Array, M, K: lw.K, packed, N: lw.N, bias: lw.bias, y }, signal };
 }
@@ -134,7 +149,7 @@ function outputFor(
   N: number,
   inputs: ReadonlyArray<readonly [string, Float32Array | null]>,
 ): Float32Array {
-  if (out === undefined) return new Float32Array(M * N);
+  if (out === undefined) return allocateF32('the output (M*outFeatures)', M * N);
   const y = expectF32('options.out', out, { M, outFeatures: N });
   expectNoOverlap('options.out', y, inputs);
   return y;
@@ -159,6 +174,10 @@ export class LinearBase {
     const c = expectObject('config', config) as Partial<LinearConfig> & Record<string, unknown>;
     expectKnownKeys('config', c, LINEAR_CONFIG);
     const lw = resolveWeight('config', c.weight, c.bias, c.inFeatures, c.outFeatures, c.weightLayout);
+    if (checkFiniteOption('config.checkFinite', c.checkFinite)) {
+      expectAllFinite('config.weight', lw.weight);
+      if (lw.bias) expectAllFinite('config.bias', lw.bias);
+    }
     this.inFeatures = lw.K;
     this.outFeatures = lw.N;
     this.weightLayout = lw.outIn ? 'out-in' : 'in-out';
@@ -186,6 +205,7 @@ export class LinearBase {
     const M = rowsOf('x', x, this.inFeatures, 'inFeatures');
     const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
     const y = outputFor(o.out, M, this.outFeatures, [['x', x]]);
+    if (checkFiniteOption('options.checkFinite', o.checkFinite)) expectAllFinite('x', x);
     const op: GemmOp = { kind: 'gemm', x, M, K: this.inFeatures, packed: this.#packed, N: this.outFeatures, bias: this.#bias, y };
     return { op, signal };
   }

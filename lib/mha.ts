@@ -17,16 +17,18 @@
 //
 // With a KVCache (lib/cache.ts) the same GEMMs project only the new tokens; their K and V rows are
 // then copied into the cache's [B, maxLength, Hkv, Dh] storage ('bshd' with Sk = maxLength, read in
-// place by the same sdpa kernels, kvLengths = the new lengths, queryOffset = the old ones).
+// place by the same sdpa kernels, kvLengths = the new lengths, queryOffset = the old ones). A
+// 'float16' cache rounds the rows to halves as it copies them, and its plan says kvDtype 'float16'.
 import { callerError, expectSignal, withCallerStack } from './async.js';
 import type { Backend } from './backend.js';
-import { KVCache, cacheState, importInto, type CacheState } from './cache.js';
+import { KVCache, cacheState, importInto, writeRows, type CacheState } from './cache.js';
 import { runOps, type Op } from './ops.js';
 import { rowsOf } from './linear.js';
 import { loadMhaParams, type MhaParams } from './mha-weights.js';
+import type { SdpaPlan } from './plan.js';
 import { planSdpa } from './sdpa.js';
 import type {
-  KVCacheExport, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
+  KVCacheDType, KVCacheExport, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
 } from './types.js';
 import {
   expectBoolean,
@@ -171,21 +173,23 @@ export class MultiHeadAttentionBase {
   /**
    * A KV cache for incremental decoding with this layer (DESIGN.md, KVCache): K and V storage for
    * `batch` sequences of up to `maxLength` tokens, preallocated ([B, maxLength, Hkv, Dh] each,
-   * `byteLength` = 2·B·maxLength·Hkv·Dh·4). Pass it as `forward(x, { cache })`. `from` restores the
-   * contents of `cache.export()` (k and v [B, Hkv, L, Dh], lengths [B], L = max(lengths) ≤ maxLength).
+   * `byteLength` = 2·B·maxLength·Hkv·Dh·4, or ·2 with `dtype: 'float16'`, which rounds K and V to
+   * halves and still attends in fp32). Pass it as `forward(x, { cache })`. `from` restores the
+   * contents of `cache.export()` (k and v [B, Hkv, L, Dh], lengths [B], L = max(lengths) ≤ maxLength),
+   * into either dtype.
    * @throws TypeError for an unknown option name or a wrong kind of value.
-   * @throws RangeError for a bad dim, a `dtype` other than 'float32' ('float16' is not available in
-   * this version), or a `from` whose sizes or lengths do not fit.
+   * @throws RangeError for a bad dim, a `dtype` other than 'float32' or 'float16', or a `from` whose
+   * sizes or lengths do not fit.
    */
   createCache(options: KVCacheOptions): KVCache {
     const { Hkv, Dh } = this.#p;
     const o = expectObject('options', options) as Partial<KVCacheOptions> & Record<string, unknown>;
     expectKnownKeys('options', o, CACHE_OPTIONS);
+    let dtype: KVCacheDType = 'float32';
     if (o.dtype !== undefined) {
-      if (typeof o.dtype !== 'string') throw typeError('options.dtype', "'float32'", o.dtype);
-      if (o.dtype !== 'float32') {
-        throw rangeError('options.dtype', "'float32' (the only cache dtype available in this version; 'float16' is planned)", o.dtype);
-      }
+      if (typeof o.dtype !== 'string') throw typeError('options.dtype', "'float32' or 'float16'", o.dtype);
+      if (o.dtype !== 'float32' && o.dtype !== 'float16') throw rangeError('options.dtype', "'float32' or 'float16'", o.dtype);
+      dtype = o.dtype;
     }
     const maxLength = expectDim('options.maxLength', o.maxLength);
     let from: KVCacheExport | null = null;
@@ -209,7 +213,7 @@ export class MultiHeadAttentionBase {
       from = { k, v, lengths };
     }
     product('options', { B, maxLength, Hkv, Dh, two: 2 });
-    const cache = new KVCache(this, B, maxLength, Hkv, Dh);
+    const cache = new KVCache(this, B, maxLength, Hkv, Dh, dtype);
     if (from) importInto(cache, from, L);
     return cache;
   }
@@ -330,10 +334,15 @@ export class MultiHeadAttentionBase {
     const v = take(this.#v, M * W);
     const attn = take(this.#attn, M * H * Dh);
     // Key j of sequence b is visible from query row i iff j <= oldLens[b] + i and j < newLens[b].
-    const { plan } = planSdpa(q, cs.k, cs.v, {
-      batch: B, heads: H, kvHeads: Hkv, seqQ: S, seqK: maxL, headDim: Dh, layout: 'bshd',
-      queryOffset: oldLens, kvLengths: newLens, out: attn,
-    }, false);
+    // The plan is built here rather than by planSdpa (whose k and v are the public Float32Arrays):
+    // every value in it comes from this layer and its cache, already checked. It is what planSdpa
+    // makes of { layout: 'bshd', seqK: maxLength, queryOffset: oldLens, kvLengths: newLens, out }.
+    const plan: SdpaPlan = {
+      q, k: cs.k, v: cs.v, kvDtype: cs.dtype, out: attn,
+      B, H, Hkv, Sq: S, Sk: maxL, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
+      causal: true, offsets: oldLens, kvLengths: newLens,
+      mask: null, maskDims: [1, 1, 1, 1], maskStrides: [0, 0, 0, 0], weights: null, scores: null,
+    };
 
     let y: Float32Array;
     if (o.out === undefined) {
@@ -362,8 +371,8 @@ export class MultiHeadAttentionBase {
         if (n === 0) continue;
         const src = b * S * W;
         const dst = (b * maxL + oldLens[b]!) * W;
-        cs.k.set(k.subarray(src, src + n * W), dst);
-        cs.v.set(v.subarray(src, src + n * W), dst);
+        writeRows(cs, 'k', k.subarray(src, src + n * W), dst);
+        writeRows(cs, 'v', v.subarray(src, src + n * W), dst);
       }
     };
     const finish = (): Float32Array => {

@@ -1,14 +1,15 @@
 // Loading the native addon. Nothing here throws: a missing or broken binary is reported as an
 // error value, and lib/backend.ts decides whether that is fatal (QKV_BACKEND=native) or a
 // reason to use the TypeScript backend (auto).
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { abortError } from './async.js';
+import { packageRequire, packageRoot } from './package-root.js';
 import type { Op } from './ops.js';
 import type { SdpaPlan } from './plan.js';
 
+/** k and v: Float32Array, or Uint16Array (IEEE binary16 bits) when dims[13] (kvDtype) is 1. */
 type SdpaArgs = [
-  q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, dims: Int32Array, scale: number,
+  q: Float32Array, k: Float32Array | Uint16Array, v: Float32Array | Uint16Array, out: Float32Array, dims: Int32Array, scale: number,
   softcap: number, mask: Float32Array | Uint8Array | null, offsets: Int32Array | null,
   kvLengths: Int32Array | null, weights: Float32Array | null, scores: Float32Array | null,
 ];
@@ -47,20 +48,27 @@ export interface NativeLoad {
   errors: string[];
 }
 
-const require = createRequire(import.meta.url);
-
-/** Candidate binaries, relative to this file (lib/ in the source tree, dist/ when installed). */
-const CANDIDATES = ['../build/Release/qkv.node', '../build/Debug/qkv.node'];
+/**
+ * Candidate binaries, relative to the package root: a local build (npm install at the root, or a
+ * consumer whose npm ran the install script), a debug build, then the binary `npm pack` put in the
+ * tarball (scripts/prebuild.cjs), which needs no build step at all.
+ */
+export const CANDIDATES = [
+  ...(process.env.QKV_ADDON_PATH ? [path.relative(packageRoot, path.resolve(process.env.QKV_ADDON_PATH))] : []), // a test build (scripts/test-asan.sh)
+  'build/Release/qkv.node',
+  'build/Debug/qkv.node',
+  `prebuilds/${process.platform}-${process.arch}/qkv.node`,
+];
 
 export function loadNative(): NativeLoad {
   const errors: string[] = [];
   for (const rel of CANDIDATES) {
-    const file = fileURLToPath(new URL(rel, import.meta.url));
+    const file = path.join(packageRoot, rel);
     try {
-      return { binding: require(file) as NativeBinding, errors };
+      return { binding: packageRequire(file) as NativeBinding, errors };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      errors.push(e.code === 'MODULE_NOT_FOUND' ? `${rel}: not built` : `${rel}: ${e.message.split('\n')[0]}`);
+      errors.push(e.code === 'MODULE_NOT_FOUND' ? `${rel}: not found` : `${rel}: ${e.message.split('\n')[0]}`);
     }
   }
   return { binding: null, errors };
@@ -84,6 +92,7 @@ function sdpaArgs(p: SdpaPlan): SdpaArgs {
   const [mB, mH, mQ, mK] = p.maskDims;
   const dims = new Int32Array([
     p.B, p.H, p.Hkv, p.Sq, p.Sk, p.D, p.Dv, LAYOUT_CODE[p.layout], p.causal ? 1 : 0, mB, mH, mQ, mK,
+    p.kvDtype === 'float16' ? 1 : 0,
   ]);
   return [p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
 }

@@ -5,10 +5,19 @@
 /** Layout of q, k, v and out. weights/scores are always [B, H, Sq, Sk]. */
 export type Layout = 'bhsd' | 'bshd';
 
+/** Element type of k and v in a plan. */
+export type KvDtype = 'float32' | 'float16';
+
 export interface SdpaPlan {
   q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
+  /**
+   * Float32Array, or (kvDtype 'float16', internal use only: a float16 KVCache) a Uint16Array of
+   * IEEE binary16 bits. The public scaledDotProductAttention only ever builds float32 plans.
+   */
+  k: Float32Array | Uint16Array;
+  v: Float32Array | Uint16Array;
+  /** Element type of k and v; absent means 'float32'. */
+  kvDtype?: KvDtype;
   out: Float32Array;
   B: number;
   H: number;

@@ -4,6 +4,8 @@
 import type { Layout, SdpaPlan } from './plan.js';
 import type { AttentionMask, SdpaOptions, SdpaResult } from './types.js';
 import {
+  allocateF32,
+  expectAllFinite,
   expectBoolean,
   expectChoice,
   expectDim,
@@ -22,7 +24,7 @@ import {
 
 const SDPA_OPTIONS = new Set([
   'batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueDim', 'layout', 'scale', 'softcap',
-  'causal', 'queryOffset', 'mask', 'kvLengths', 'out', 'weights', 'scores',
+  'causal', 'queryOffset', 'mask', 'kvLengths', 'out', 'weights', 'scores', 'checkFinite',
 ]);
 const SDPA_ASYNC_OPTIONS = new Set([...SDPA_OPTIONS, 'signal']);
 const LAYOUTS: readonly Layout[] = ['bhsd', 'bshd'];
@@ -104,19 +106,27 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     expectNoOverlap(given[i][0], given[i][1], [...inputs, ...given.slice(0, i)]);
   }
 
-  // Nothing is allocated before every check has passed.
+  // Opt-in (it reads every input once): NaN and ±Infinity otherwise flow through IEEE arithmetic.
+  if (o.checkFinite !== undefined && expectBoolean('options.checkFinite', o.checkFinite)) {
+    expectAllFinite('q', qt);
+    expectAllFinite('k', kt);
+    expectAllFinite('v', vt);
+  }
+
+  // Nothing is allocated before every check has passed. An allocation that fails is a RangeError
+  // naming the buffer (B·H·Sq·Sk weights can be far larger than the inputs).
   const probLen = B * H * Sq * Sk;
   const plan: SdpaPlan = {
     q: qt,
     k: kt,
     v: vt,
-    out: out ?? new Float32Array(product('out', outDims)),
+    out: out ?? allocateF32('the output', product('out', outDims)),
     B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, causal, offsets, kvLengths,
     mask: mask ? mask.data : null,
     maskDims: mask ? mask.dims : [1, 1, 1, 1],
     maskStrides: mask ? mask.strides : [0, 0, 0, 0],
-    weights: weightsArg === true ? new Float32Array(probLen) : weightsArg || null,
-    scores: scoresArg === true ? new Float32Array(probLen) : scoresArg || null,
+    weights: weightsArg === true ? allocateF32('options.weights (B*H*Sq*Sk)', probLen) : weightsArg || null,
+    scores: scoresArg === true ? allocateF32('options.scores (B*H*Sq*Sk)', probLen) : scoresArg || null,
   };
   return {
     plan,

@@ -29,7 +29,7 @@ function nativeBackend(binding: NativeBinding): Backend {
 }
 
 function withLoadError(errors: string[]): Backend {
-  const nativeError = errors.join('; ');
+  const nativeError = `native addon not loaded, using the TypeScript backend (${errors.join('; ')})`;
   return { ...jsBackend, info: () => ({ ...jsBackend.info(), nativeError }) };
 }
 

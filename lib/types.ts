@@ -55,6 +55,8 @@ export interface SdpaOptions {
   weights?: boolean | Float32Array;
   /** true: also return the pre-softmax scores [B,H,Sq,Sk]; a Float32Array: fill it. */
   scores?: boolean | Float32Array;
+  /** Opt-in: a RangeError naming the first NaN or ±Infinity in q, k or v (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
+  checkFinite?: boolean;
 }
 
 export interface SdpaAsyncOptions extends SdpaOptions {
@@ -102,6 +104,8 @@ export interface LinearOptions {
   weightLayout?: WeightLayout;
   /** Output [M, N], written and returned; must not overlap x, weight or bias. */
   out?: Float32Array;
+  /** Opt-in: a RangeError naming the first NaN or ±Infinity in x, weight or bias (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
+  checkFinite?: boolean;
 }
 
 export interface LinearAsyncOptions extends LinearOptions {
@@ -118,11 +122,15 @@ export interface LinearConfig {
   /** Default weight.length / inFeatures. */
   outFeatures?: number;
   weightLayout?: WeightLayout;
+  /** Opt-in: a RangeError naming the first NaN or ±Infinity in weight or bias, at construction (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
+  checkFinite?: boolean;
 }
 
 export interface LinearForwardOptions {
   /** Output [M, outFeatures], written and returned; must not overlap x. */
   out?: Float32Array;
+  /** Opt-in: a RangeError naming the first NaN or ±Infinity in x (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
+  checkFinite?: boolean;
 }
 
 export interface LinearForwardAsyncOptions extends LinearForwardOptions {
@@ -209,8 +217,11 @@ export interface MhaForwardOptions {
   cache?: KVCache;
 }
 
-/** Element type of a KVCache's storage. Only 'float32' is available in this version. */
-export type KVCacheDType = 'float32';
+/**
+ * Element type of a KVCache's storage: 'float32', or 'float16' (IEEE binary16: half the memory and
+ * about half the decode time; K and V rounded to the nearest half, attention computed in fp32).
+ */
+export type KVCacheDType = 'float32' | 'float16';
 
 /** A KVCache's contents as plain arrays (what `cache.export()` returns and `from` accepts). */
 export interface KVCacheExport {
@@ -228,8 +239,10 @@ export interface KVCacheOptions {
   /** Positions per sequence; appending past it is a RangeError that changes nothing. */
   maxLength: number;
   /**
-   * Storage type. Only 'float32' in this version; 'float16' (half the memory per token) is planned
-   * and is a RangeError for now.
+   * Storage type. Default 'float32'. 'float16' stores K and V as IEEE binary16: half the memory per
+   * token and close to half the decode time (decode streams the whole cache once per token); each
+   * K and V element is rounded to the nearest half (relative error <= 2^-11), the attention itself
+   * still runs in fp32. `export()` still gives Float32Arrays.
    */
   dtype?: KVCacheDType;
   /** Contents to start from, as returned by `cache.export()` (of a cache of any layer with the same Hkv and Dh). */

@@ -112,10 +112,22 @@ export function expectTensor<T extends ArrayBufferView & { length: number }>(
 ): T {
   if (!(v instanceof ctor)) throw typeError(name, ctor.name, v);
   const want = product(name, dims);
-  if (v.length !== want) {
-    throw new RangeError(`Expected ${name}.length to be ${formula(dims, want)} but received ${v.length}`);
+  const length = lengthOf(v);
+  if (length !== want) {
+    throw new RangeError(`Expected ${name}.length to be ${formula(dims, want)} but received ${length}`);
   }
   return v;
+}
+
+/**
+ * A typed array's element count, derived from byteLength. Not `v.length`: in Node 20 (V8 11.3),
+ * once a view over a resizable ArrayBuffer has passed through a function, its optimized code can
+ * read a stale `.length` for a *detached* view (the length it had before the transfer), while
+ * `.byteLength` reads 0 as it should. test/fuzz.test.ts found it; the native binding re-checks.
+ */
+export function lengthOf(v: ArrayBufferView & { length: number; BYTES_PER_ELEMENT?: number }): number {
+  const bytes = v.BYTES_PER_ELEMENT ?? 1;
+  return v.byteLength / bytes;
 }
 
 export function expectF32(name: string, v: unknown, dims: Record<string, number>): Float32Array {
@@ -171,4 +183,43 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length];
+}
+
+/** "256 GiB": a byte count for an allocation message. */
+function bytesText(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * A new Float32Array of `length` elements for the buffer called `name`; a RangeError that says it
+ * could not be allocated, and names the buffer, when it cannot (too long for a typed array, or
+ * out of memory), instead of V8's bare "Invalid typed array length" / "Array buffer allocation failed".
+ */
+export function allocateF32(name: string, length: number): Float32Array {
+  try {
+    return new Float32Array(length);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new RangeError(
+      `Could not allocate ${name}: ${length} floats (${bytesText(4 * length)}) do not fit in memory or in one Float32Array (${err.message})`,
+    );
+  }
+}
+
+/**
+ * The checkFinite option: a RangeError naming the first NaN or ±Infinity of `a`
+ * ("Expected finite values in q but q[17] is NaN"). Nothing is written before it is thrown.
+ */
+export function expectAllFinite(name: string, a: Float32Array): void {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (x - x !== 0) throw new RangeError(`Expected finite values in ${name} but ${name}[${i}] is ${x}`);
+  }
 }

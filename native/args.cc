@@ -84,12 +84,20 @@ void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type t
     throw Napi::TypeError::New(v.Env(), std::string("Expected ") + TypedArrayName(type) + " for " + name +
                                             " but received " + Describe(v));
   }
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  if (static_cast<int64_t>(t.ElementLength()) != length) {
-    ThrowRange(v.Env(), std::string(name) + ".length", std::to_string(length), std::to_string(t.ElementLength()));
+  // Raw N-API rather than TypedArray::ArrayBuffer().Data(): that path rejects a view over a
+  // SharedArrayBuffer ("Invalid argument"). The data pointer already includes the byteOffset.
+  napi_typedarray_type actual_type;
+  size_t element_length = 0;
+  void* data = nullptr;
+  napi_status status = napi_get_typedarray_info(v.Env(), v, &actual_type, &element_length, &data, nullptr, nullptr);
+  NAPI_THROW_IF_FAILED(v.Env(), status, nullptr);
+  if (static_cast<int64_t>(element_length) != length) {
+    ThrowRange(v.Env(), std::string(name) + ".length", std::to_string(length), std::to_string(element_length));
   }
-  // ArrayBuffer data plus the view's byteOffset; never null for a non-empty, attached view.
-  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  // A detached view has length 0 and every length asked for here is at least 1, so a pointer
+  // returned here is never null and never points at a detached buffer.
+  if (data == nullptr) ThrowRange(v.Env(), name, "an attached typed array", "a detached one");
+  return data;
 }
 
 }  // namespace qkv

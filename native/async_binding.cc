@@ -13,15 +13,28 @@
 #include "args.h"
 #include "async_call.h"
 #include "bindings.h"
+#include "gemm.h"
 
 namespace qkv {
 namespace {
 
 struct Op {
   enum Kind { kSdpa, kGemm } kind;
-  AttnArgs sdpa;
+  SdpaCall sdpa;
   GemmArgs gemm;
 };
+
+struct Range {
+  const char* name;
+  const void* begin;
+  const void* end;
+};
+
+Range FloatRange(const char* name, const float* p, int64_t n) { return {name, p, p == nullptr ? p : p + n}; }
+
+bool Overlaps(const Range& a, const Range& b) {
+  return a.begin != nullptr && b.begin != nullptr && a.begin < b.end && b.begin < a.end;
+}
 
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -29,34 +42,75 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "Expected (ops: Array, callback: Function) for runAsync");
   }
   Napi::Array ops = info[0].As<Napi::Array>();
-  std::vector<Op> plan;
+
+  // 1. Read every value first. Reading an element may run JS (a getter), and JS may detach or
+  //    shrink a buffer: nothing is checked, and no pointer taken, until every value is in hand.
+  struct RawOp {
+    std::string name;
+    Op::Kind kind;
+    std::vector<Napi::Value> args;
+  };
+  std::vector<RawOp> raw;
   std::vector<Napi::Value> pins;
-  for (uint32_t i = 0; i < ops.Length(); ++i) {
-    const std::string name = "ops[" + std::to_string(i) + "]";
+  const uint32_t count_ops = ops.Length();
+  for (uint32_t i = 0; i < count_ops; ++i) {
+    RawOp r;
+    r.name = "ops[" + std::to_string(i) + "]";
     Napi::Value opValue = ops.Get(i);
-    if (!opValue.IsArray()) throw Napi::TypeError::New(env, "Expected an array for " + name);
+    if (!opValue.IsArray()) throw Napi::TypeError::New(env, "Expected an array for " + r.name);
     Napi::Array op = opValue.As<Napi::Array>();
     Napi::Value tag = op.Get(0u);
     const std::string kind = tag.IsString() ? tag.As<Napi::String>().Utf8Value() : "";
     const size_t count = kind == "sdpa" ? kSdpaArgCount : kind == "gemm" ? kGemmArgCount : 0;
-    if (count == 0) throw Napi::TypeError::New(env, "Expected 'sdpa' or 'gemm' for " + name + "[0]");
+    if (count == 0) throw Napi::TypeError::New(env, "Expected 'sdpa' or 'gemm' for " + r.name + "[0]");
     if (op.Length() != count + 1) {
-      ThrowRange(env, name + ".length", std::to_string(count + 1), std::to_string(op.Length()));
+      ThrowRange(env, r.name + ".length", std::to_string(count + 1), std::to_string(op.Length()));
     }
-    std::vector<Napi::Value> args(count);
+    r.kind = kind == "sdpa" ? Op::kSdpa : Op::kGemm;
+    r.args.resize(count);
     for (size_t a = 0; a < count; ++a) {
-      args[a] = op.Get(static_cast<uint32_t>(a + 1));
-      pins.push_back(args[a]);
+      r.args[a] = op.Get(static_cast<uint32_t>(a + 1));
+      pins.push_back(r.args[a]);
     }
-    Op o{};
-    o.kind = kind == "sdpa" ? Op::kSdpa : Op::kGemm;
-    if (o.kind == Op::kSdpa) o.sdpa = ReadSdpaArgs(env, args.data());
-    else o.gemm = ReadGemmArgs(env, args.data());
-    plan.push_back(o);
+    raw.push_back(std::move(r));
   }
-  const uint32_t id = StartAsync(env, info[1].As<Napi::Function>(), pins, [plan]() -> std::string {
+
+  // 2. Check them (no JS runs from here on, so what is checked is what runs).
+  std::vector<Op> plan;
+  std::vector<Range> written;  // outputs of every op
+  std::vector<Range> trusted;  // inputs whose contents steer indexing: packed weights (header)
+  for (const RawOp& r : raw) {
+    Op o{};
+    o.kind = r.kind;
+    if (o.kind == Op::kSdpa) {
+      o.sdpa = ReadSdpaArgs(env, r.args.data());
+      const AttnArgs& a = o.sdpa.args;
+      const AttnShape& s = a.shape;
+      written.push_back(FloatRange("out", a.out, s.B * s.H * s.Sq * s.Dv));
+      written.push_back(FloatRange("weights", a.weights, s.B * s.H * s.Sq * s.Sk));
+      written.push_back(FloatRange("scores", a.scores, s.B * s.H * s.Sq * s.Sk));
+    } else {
+      o.gemm = ReadGemmArgs(env, r.args.data());
+      const GemmArgs& g = o.gemm;
+      written.push_back(FloatRange("y", g.y, g.M * g.N));
+      trusted.push_back(FloatRange("packed", g.packed, PackedWeightFloats(g.N, g.K)));
+    }
+    plan.push_back(std::move(o));
+  }
+  // An op's output must not overwrite a packed weight of any op in the same call (within one op,
+  // ReadGemmArgs already checks it): the GEMM trusts the header it checked.
+  for (const Range& w : written) {
+    for (const Range& t : trusted) {
+      if (Overlaps(w, t)) {
+        ThrowRange(env, std::string("an output (") + w.name + ") of runAsync's ops",
+                   std::string("memory that does not overlap any op's ") + t.name, "an overlapping view");
+      }
+    }
+  }
+
+  const uint32_t id = StartAsync(env, info[1].As<Napi::Function>(), pins, [plan = std::move(plan)]() -> std::string {
     for (const Op& o : plan) {
-      if (o.kind == Op::kSdpa) AttentionForward(o.sdpa);
+      if (o.kind == Op::kSdpa) AttentionForward(o.sdpa.args);
       else RunGemm(o.gemm);
     }
     return {};

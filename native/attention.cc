@@ -38,6 +38,8 @@
 namespace qkv {
 namespace {
 
+static_assert(static_cast<int32_t>(KvDtype::kF32) == 0 && static_cast<int32_t>(KvDtype::kF16) == 1,
+              "AttnTile::kv_dtype carries KvDtype values");
 static_assert(static_cast<int32_t>(MaskKind::kNone) == 0 && static_cast<int32_t>(MaskKind::kFloat) == 1 &&
                   static_cast<int32_t>(MaskKind::kBool) == 2,
               "AttnTile::mask_kind carries MaskKind values");
@@ -187,9 +189,11 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* r
     }
   }
 
-  tile.k = a.k + b * p.ks.b + hk * p.ks.h;
+  const size_t kv_elem = a.kv_dtype == KvDtype::kF16 ? 2 : sizeof(float);
+  tile.kv_dtype = static_cast<int32_t>(a.kv_dtype);
+  tile.k = static_cast<const char*>(a.k) + (b * p.ks.b + hk * p.ks.h) * kv_elem;
   tile.k_stride = p.ks.s;
-  tile.v = a.v + b * p.vs.b + hk * p.vs.h;
+  tile.v = static_cast<const char*>(a.v) + (b * p.vs.b + hk * p.vs.h) * kv_elem;
   tile.v_stride = p.vs.s;
   tile.D = s.D;
   tile.Dv = s.Dv;

@@ -18,6 +18,9 @@ namespace qkv {
 
 enum class Layout : int32_t { kBHSD = 0, kBSHD = 1 };
 enum class MaskKind : int32_t { kNone = 0, kFloat = 1, kBool = 2 };
+// Element type of k and v: float, or IEEE binary16 (uint16_t bits, e.g. a float16 KV cache). The
+// kernels widen halves as they load them and compute in fp32; q, out, weights, scores stay float.
+enum class KvDtype : int32_t { kF32 = 0, kF16 = 1 };
 
 struct AttnShape {
   int64_t B, H, Hkv, Sq, Sk, D, Dv;
@@ -38,8 +41,9 @@ struct AttnArgs {
   AttnShape shape;
   Layout layout;
   const float* q;
-  const float* k;
-  const float* v;
+  KvDtype kv_dtype;  // element type of k and v
+  const void* k;     // const float* or const uint16_t* (binary16) per kv_dtype
+  const void* v;
   float* out;
   float scale;
   float softcap;  // 0 = off

@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "attention.h"
 
@@ -15,9 +17,16 @@ void InitSdpa(Napi::Env env, Napi::Object exports);
 void InitGemm(Napi::Env env, Napi::Object exports);
 void InitAsyncOps(Napi::Env env, Napi::Object exports);
 
-// sdpa's 12 positional arguments, checked (native/sdpa_binding.cc).
+// sdpa's 12 positional arguments, checked (native/sdpa_binding.cc). offsets and kvLengths are
+// copied (into `ints`, which AttnArgs then points into): the kernels index with kvLengths, so they
+// must not change after the check, even when `out` (or another call's output) overlaps them.
+// Copies of an SdpaCall share `ints`, so the pointers stay valid in every copy.
 constexpr size_t kSdpaArgCount = 12;
-AttnArgs ReadSdpaArgs(Napi::Env env, const Napi::Value* args);
+struct SdpaCall {
+  AttnArgs args;
+  std::shared_ptr<std::vector<int32_t>> ints;
+};
+SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args);
 
 // gemm's 7 positional arguments, checked (native/gemm_binding.cc).
 struct GemmArgs {

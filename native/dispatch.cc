@@ -30,7 +30,7 @@ namespace qkv {
 namespace {
 
 #if defined(__x86_64__) || defined(_M_X64)
-// CPU: cpuid(1).ecx[12] FMA, cpuid(7,0).ebx[5] AVX2.
+// CPU: cpuid(1).ecx[12] FMA, cpuid(1).ecx[29] F16C (float16 K/V), cpuid(7,0).ebx[5] AVX2.
 // OS:  cpuid(1).ecx[27] OSXSAVE and xgetbv(0) bits 1-2 (XMM and YMM state saved on context switch).
 bool CpuAndOsSupportAvx2Fma() {
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -39,14 +39,14 @@ bool CpuAndOsSupportAvx2Fma() {
   if (r[0] < 7) return false;
   __cpuid(r, 1);
   const uint32_t ecx1 = static_cast<uint32_t>(r[2]);
-  if (!(ecx1 & (1u << 12)) || !(ecx1 & (1u << 27))) return false;
+  if (!(ecx1 & (1u << 12)) || !(ecx1 & (1u << 27)) || !(ecx1 & (1u << 29))) return false;
   if ((_xgetbv(0) & 6) != 6) return false;
   __cpuidex(r, 7, 0);
   return (static_cast<uint32_t>(r[1]) & (1u << 5)) != 0;
 #else
   unsigned eax, ebx, ecx, edx;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
-  if (!(ecx & (1u << 12)) || !(ecx & (1u << 27))) return false;
+  if (!(ecx & (1u << 12)) || !(ecx & (1u << 27)) || !(ecx & (1u << 29))) return false;
   uint32_t xcr0_lo, xcr0_hi;
   __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));  // needs OSXSAVE, checked above
   (void)xcr0_hi;

@@ -9,6 +9,18 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 if (process.env.QKV_SKIP_BUILD === '1') process.exit(0);
 
+// An installed tarball carries a prebuilt binary for the platform it was packed on
+// (scripts/prebuild.cjs): when it loads here, there is nothing to build.
+const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'qkv.node');
+if (fs.existsSync(prebuilt)) {
+  try {
+    require(prebuilt);
+    process.exit(0);
+  } catch {
+    // a binary for another libc or an incompatible build: fall through and build from source
+  }
+}
+
 function nodeGyp() {
   // npm passes its own bundled node-gyp; a local devDependency is the fallback.
   if (process.env.npm_config_node_gyp) return process.env.npm_config_node_gyp;

@@ -9,8 +9,21 @@ import { allclose, makeRng, normal, randn, type Rng } from './reference.js';
 import { MultiHeadAttention as MhaAuto } from '../lib/index.js';
 import { MultiHeadAttention as MhaJs } from '../lib/js/index.js';
 import type { KVCache } from '../lib/index.js';
+import { floatsToHalves, halfTable, halvesToFloats } from '../lib/half.js';
+import { sdpaJs } from '../lib/js/sdpa.js';
+import type { SdpaPlan } from '../lib/plan.js';
+import { nativeBinding } from '../lib/select.js';
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
+// A 'float16' cache against the float32 full forward. Its K and V (unit scale here: projections of
+// unit normals plus N(0, 1) biases) are each rounded to the nearest half, a relative error of at
+// most 2^-11 ≈ 4.9e-4. That moves a score q·k/√Dh by about 2^-11 times its own scale (≲ 1e-3 here)
+// and so each softmax weight by ≲ 1e-3 relative, and each value by 2^-11 relative; the output
+// projection mixes these independent errors without growing them much. So errors around 1e-3
+// absolute are expected (measured over these tests: max 1.4e-3 absolute, and every element within a
+// third of atol + rtol |x|); atol 2e-3 + rtol 1e-2 leaves that 3x margin while still catching a wrong
+// conversion (an exponent bit off doubles or halves an element; a misread element is O(1)).
+const TOL_F16 = { atol: 2e-3, rtol: 1e-2 };
 
 interface Shape { E: number; H: number; Hkv: number; Dh: number }
 const SHAPES: Array<Shape & { name: string }> = [
@@ -42,8 +55,8 @@ function makeConfig(s: Shape, seed: number) {
 /** Rows [from, to) of a [T, E] sequence. */
 const rows = (x: Float32Array, E: number, from: number, to: number) => x.slice(from * E, to * E);
 
-function expectClose(actual: Float32Array, expected: Float32Array, what: string) {
-  const r = allclose(actual, expected, TOL);
+function expectClose(actual: Float32Array, expected: Float32Array, what: string, tol = TOL) {
+  const r = allclose(actual, expected, tol);
   expect(r.ok, `${what}: ${JSON.stringify(r)}`).toBe(true);
 }
 
@@ -64,8 +77,10 @@ function decodeChunks(layer: MhaLike, cache: KVCache, x: Float32Array, chunks: n
 
 for (const r of runners) {
   describe(`KVCache on ${r.name}`, () => {
-    for (const [si, s] of SHAPES.entries()) {
-      describe(s.name, () => {
+    for (const dtype of ['float32', 'float16'] as const) for (const [si, s] of SHAPES.entries()) {
+      describe(`${s.name}, ${dtype} cache`, () => {
+        const tol = dtype === 'float16' ? TOL_F16 : TOL;
+        const close = (a: Float32Array, e: Float32Array, what: string) => expectClose(a, e, what, tol);
         const T = 17;
         const make = () => r.newMha(makeConfig(s, 100 + si));
         const seq = (seed: number, n = T) => randn(makeRng(seed), n * s.E);
@@ -73,9 +88,9 @@ for (const r of runners) {
         test('token by token equals the full causal forward, row by row', () => {
           const layer = make();
           const x = seq(1);
-          const cache = layer.createCache({ maxLength: T });
+          const cache = layer.createCache({ dtype, maxLength: T });
           const got = decodeChunks(layer, cache, x, Array(T).fill(1));
-          expectClose(got, full(layer, x), 'decode');
+          close(got, full(layer, x), 'decode');
           expect(cache.length).toBe(T);
           expect(Array.from(cache.lengths)).toEqual([T]);
         });
@@ -83,9 +98,9 @@ for (const r of runners) {
         test('chunked prefill (3, 1, 2, ...) equals the full causal forward', () => {
           const layer = make();
           const x = seq(2);
-          const cache = layer.createCache({ maxLength: 32 });
+          const cache = layer.createCache({ dtype, maxLength: 32 });
           const got = decodeChunks(layer, cache, x, [3, 1, 2, 5, 1, 1, 4]);
-          expectClose(got, full(layer, x), 'chunked');
+          close(got, full(layer, x), 'chunked');
         });
 
         test('a ragged batch decodes in one call per step; each sequence equals its own decode', () => {
@@ -94,7 +109,7 @@ for (const r of runners) {
           const xs = [seq(10, 12), seq(11, 12), seq(12, 12)];
           // Tokens each sequence feeds per call; S of a call is the largest, the rest is padding.
           const schedule = [[3, 1, 0], [1, 4, 2], [0, 1, 1], [5, 2, 6], [3, 4, 3]];
-          const cache = layer.createCache({ batch: B, maxLength: 12 });
+          const cache = layer.createCache({ dtype, batch: B, maxLength: 12 });
           const outs = xs.map(() => new Float32Array(12 * s.E));
           const pos = [0, 0, 0];
           for (const step of schedule) {
@@ -110,17 +125,17 @@ for (const r of runners) {
             expect(Array.from(cache.lengths)).toEqual(pos);
           }
           for (let b = 0; b < B; b++) {
-            const single = layer.createCache({ maxLength: 12 });
+            const single = layer.createCache({ dtype, maxLength: 12 });
             const own = decodeChunks(layer, single, xs[b]!, Array(12).fill(1));
-            expectClose(outs[b]!, own, `sequence ${b} vs its own decode`);
-            expectClose(outs[b]!, full(layer, xs[b]!), `sequence ${b} vs full forward`);
+            close(outs[b]!, own, `sequence ${b} vs its own decode`);
+            close(outs[b]!, full(layer, xs[b]!), `sequence ${b} vs full forward`);
           }
         });
 
         test('appending past maxLength throws RangeError and changes nothing', () => {
           const layer = make();
           const x = seq(3, 6);
-          const cache = layer.createCache({ batch: 2, maxLength: 5 });
+          const cache = layer.createCache({ dtype, batch: 2, maxLength: 5 });
           const two = new Float32Array(2 * 3 * s.E);
           two.set(rows(x, s.E, 0, 3));
           two.set(rows(x, s.E, 3, 6), 3 * s.E);
@@ -144,7 +159,7 @@ for (const r of runners) {
           const layer = make();
           const a = seq(4, 8);
           const b = seq(5, 8);
-          const cache = layer.createCache({ maxLength: 8 });
+          const cache = layer.createCache({ dtype, maxLength: 8 });
           decodeChunks(layer, cache, a, [3, 3]);     // a[0:6]
           cache.truncate(4);                          // keep a[0:4]
           expect(cache.length).toBe(4);
@@ -152,13 +167,13 @@ for (const r of runners) {
           const mixed = new Float32Array(8 * s.E);
           mixed.set(rows(a, s.E, 0, 4));
           mixed.set(rows(b, s.E, 4, 8), 4 * s.E);
-          expectClose(tail, rows(full(layer, mixed), s.E, 4, 8), 'after truncate');
-          const direct = layer.createCache({ maxLength: 8 });
+          close(tail, rows(full(layer, mixed), s.E, 4, 8), 'after truncate');
+          const direct = layer.createCache({ dtype, maxLength: 8 });
           decodeChunks(layer, direct, mixed, [8]);
           const e1 = cache.export();
           const e2 = direct.export();
-          expectClose(e1.k, e2.k, 'K');
-          expectClose(e1.v, e2.v, 'V');
+          close(e1.k, e2.k, 'K');
+          close(e1.v, e2.v, 'V');
           cache.truncate(100);                        // never grows
           expect(cache.length).toBe(8);
         });
@@ -169,7 +184,7 @@ for (const r of runners) {
           const { E, Hkv, Dh } = s;
           const x0 = seq(6, 10);
           const x1 = seq(7, 10);
-          const cache = layer.createCache({ batch: 2, maxLength: 10 });
+          const cache = layer.createCache({ dtype, batch: 2, maxLength: 10 });
           const both = (from: number, to: number, lens?: number[]) => {
             const n = to - from;
             const x = new Float32Array(2 * n * E);
@@ -192,17 +207,20 @@ for (const r of runners) {
                     want = bk[h * Dh + d]!;
                     for (let e = 0; e < E; e++) want += xb[t * E + e]! * wk[(h * Dh + d) * E + e]!;
                   }
-                  expect(saved.k[((b * Hkv + h) * 4 + t) * Dh + d]).toBeCloseTo(want, 4);
+                  const got = saved.k[((b * Hkv + h) * 4 + t) * Dh + d]!;
+                  // float16: the half nearest the float32 projection, so within 2^-11 relative.
+                  if (dtype === 'float16') expect(Math.abs(got - want)).toBeLessThanOrEqual(Math.abs(want) * 2 ** -11 + 1e-4);
+                  else expect(got).toBeCloseTo(want, 4);
                 }
               }
             }
           }
-          const restored = layer.createCache({ maxLength: 10, from: saved });
+          const restored = layer.createCache({ dtype, maxLength: 10, from: saved });
           expect(restored.batch).toBe(2);
           expect(Array.from(restored.lengths)).toEqual([4, 2]);
           // The same weights in another layer object: export / import is how a cache moves.
           const twin = r.newMha(cfg);
-          const moved = twin.createCache({ batch: 2, maxLength: 10, from: saved });
+          const moved = twin.createCache({ dtype, batch: 2, maxLength: 10, from: saved });
           const step = (l: MhaLike, c: KVCache, t0: number, t1: number) => {
             const x = new Float32Array(2 * 3 * E);
             x.set(rows(x0, E, t0, t0 + 3));
@@ -212,20 +230,20 @@ for (const r of runners) {
           const a = step(layer, restored, 4, 2);
           const c = step(twin, moved, 4, 2);
           const b = step(layer, cache, 4, 2);
-          expectClose(a, b, 'restored vs uninterrupted');
-          expectClose(c, b, 'moved vs uninterrupted');
+          close(a, b, 'restored vs uninterrupted');
+          close(c, b, 'moved vs uninterrupted');
           expect(restored.export()).toEqual(cache.export());
         });
 
         test('reset empties the cache; decoding again matches a fresh cache', () => {
           const layer = make();
           const x = seq(8, 6);
-          const cache = layer.createCache({ maxLength: 6 });
+          const cache = layer.createCache({ dtype, maxLength: 6 });
           decodeChunks(layer, cache, seq(9, 6), [6]);
           cache.reset();
           expect(cache.length).toBe(0);
           expect(cache.export().k.length).toBe(0);
-          expectClose(decodeChunks(layer, cache, x, [2, 1, 3]), full(layer, x), 'after reset');
+          close(decodeChunks(layer, cache, x, [2, 1, 3]), full(layer, x), 'after reset');
         });
       });
     }
@@ -238,9 +256,11 @@ for (const r of runners) {
       expect([cache.batch, cache.maxLength, cache.length, cache.dtype]).toEqual([3, 7, 0, 'float32']);
       expect(layer.createCache({ maxLength: 2 }).batch).toBe(1);
 
-      expect(() => layer.createCache({ maxLength: 4, dtype: 'float16' })).toThrow(RangeError);
-      expect(() => layer.createCache({ maxLength: 4, dtype: 'float16' })).toThrow(/'float32'.*this version.*options\.dtype/);
+      const half = layer.createCache({ batch: 3, maxLength: 7, dtype: 'float16' });
+      expect(half.byteLength).toBe(2 * 3 * 7 * s.Hkv * s.Dh * 2);
+      expect(half.dtype).toBe('float16');
       expect(() => layer.createCache({ maxLength: 4, dtype: 'bf16' })).toThrow(RangeError);
+      expect(() => layer.createCache({ maxLength: 4, dtype: 'bf16' })).toThrow(/'float32' or 'float16' for options\.dtype/);
       expect(() => layer.createCache({ maxLength: 4, dtype: 16 })).toThrow(TypeError);
       expect(() => layer.createCache({ maxLength: 4, maxLen: 3 })).toThrow(TypeError);
       expect(() => layer.createCache({ batch: 2 })).toThrow(TypeError);
@@ -330,6 +350,191 @@ for (const [name, Mha] of [['js', MhaJs], ['auto', MhaAuto]] as const) {
       expect(() => layer.forwardAsync(x, { cache })).toThrow(RangeError);
       await layer.forwardAsync(x.subarray(0, s.E), { cache });
       expect(cache.length).toBe(3);
+    });
+  });
+}
+
+// ---- float16 conversion (lib/half.ts) and the kernels' decoding of halves ----
+
+/** The value of the half nearest x by the definition (round half to even), computed in doubles. */
+function refHalf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const a = Math.abs(x);
+  if (a === 0 || a === Infinity) return x;
+  const e = Math.max(Math.floor(Math.log2(a)), -14);
+  let ulp = 2 ** (e - 10);
+  if (a / ulp >= 2048) ulp *= 2;  // log2 rounded down at a power of two
+  const q = a / ulp;              // exact: a has 24 significant bits
+  let r = Math.floor(q);
+  const f = q - r;
+  if (f > 0.5 || (f === 0.5 && r % 2 === 1)) r += 1;
+  const y = r * ulp;
+  return Math.sign(x) * (y > 65504 ? Infinity : y);
+}
+
+const toHalfAndBack = (xs: number[]) => {
+  const h = new Uint16Array(xs.length);
+  floatsToHalves(Float32Array.from(xs), h, 0);
+  const back = new Float32Array(xs.length);
+  halvesToFloats(h, back, 0);
+  return { h, back };
+};
+
+describe('float16 conversion (TypeScript)', () => {
+  test('special values: zeros, subnormals, max half, overflow, inf, NaN, ties to even', () => {
+    const cases: Array<[number, number]> = [
+      [0, 0], [-0, -0], [1, 1], [-2.5, -2.5],
+      [2 ** -24, 2 ** -24],                  // smallest subnormal
+      [2 ** -25, 0],                         // exactly half of it: tie to even (0)
+      [-(2 ** -25), -0],
+      [2 ** -25 * 1.0000001, 2 ** -24],      // just above the tie
+      [3 * 2 ** -25, 2 * 2 ** -24],          // tie between 1 and 2 units: to 2 (even)
+      [5 * 2 ** -25, 2 * 2 ** -24],          // tie between 2 and 3 units: to 2 (even)
+      [1023 * 2 ** -24, 1023 * 2 ** -24],    // largest subnormal
+      [2 ** -14 - 2 ** -26, 2 ** -14],       // rounds up into the smallest normal
+      [2 ** -14, 2 ** -14],
+      [1 + 2 ** -11, 1],                     // tie: to even (1)
+      [1 + 3 * 2 ** -11, 1 + 2 ** -9],       // tie: to even (1 + 2 * 2^-10)
+      [1 + 2 ** -11 + 2 ** -20, 1 + 2 ** -10],
+      [65504, 65504],                        // max half
+      [65519.996, 65504],                    // below the midpoint
+      [65520, Infinity],                     // the midpoint rounds to even = overflow
+      [-70000, -Infinity], [3.4e38, Infinity],
+      [Infinity, Infinity], [-Infinity, -Infinity],
+    ];
+    const { h, back } = toHalfAndBack(cases.map((c) => c[0]));
+    cases.forEach(([x, want], i) => {
+      expect(Object.is(back[i], want), `${x} -> ${back[i]} (bits ${h[i]!.toString(16)}), want ${want}`).toBe(true);
+    });
+    const nan = toHalfAndBack([NaN, -NaN]);
+    for (let i = 0; i < 2; i++) {
+      expect((nan.h[i]! & 0x7c00) === 0x7c00 && (nan.h[i]! & 0x3ff) !== 0).toBe(true);
+      expect(Number.isNaN(nan.back[i]!)).toBe(true);
+    }
+  });
+
+  test('every half round-trips to its own bits; the table holds the exact value of each', () => {
+    const table = halfTable();
+    expect(table.length).toBe(65536);
+    const back = new Uint16Array(65536);
+    floatsToHalves(table, back, 0);
+    for (let h = 0; h < 65536; h++) {
+      const e = (h >> 10) & 0x1f;
+      const m = h & 0x3ff;
+      const sgn = h & 0x8000 ? -1 : 1;
+      const want = e === 31 ? (m === 0 ? sgn * Infinity : NaN) : e === 0 ? sgn * m * 2 ** -24 : sgn * (1 + m / 1024) * 2 ** (e - 15);
+      if (Number.isNaN(want)) {
+        expect(Number.isNaN(table[h]!)).toBe(true);
+        expect((back[h]! & 0x7c00) === 0x7c00 && (back[h]! & 0x3ff) !== 0).toBe(true);
+      } else {
+        if (!Object.is(table[h], want) || back[h] !== h) expect({ h, value: table[h], back: back[h] }).toEqual({ h, value: want, back: h });
+      }
+    }
+  });
+
+  test('random floats over every exponent round to the nearest half (ties to even)', () => {
+    const rng = makeRng(16);
+    const xs: number[] = [];
+    for (let i = 0; i < 200000; i++) {
+      const e = Math.floor(rng() * 50) - 30;     // 2^-30 .. 2^19: zero, subnormal, normal, overflow
+      xs.push(Math.fround((rng() < 0.5 ? -1 : 1) * (1 + rng()) * 2 ** e));
+    }
+    // Exact midpoints between neighbouring halves, where the tie rule decides.
+    for (let m = 0; m < 2048; m += 7) xs.push(Math.fround((1024 + m + 0.5) * 2 ** -10), Math.fround((m + 0.5) * 2 ** -24));
+    const { back } = toHalfAndBack(xs);
+    for (let i = 0; i < xs.length; i++) {
+      const want = refHalf(xs[i]!);
+      if (!Object.is(back[i], want)) expect({ x: xs[i], got: back[i] }).toEqual({ x: xs[i], got: want });
+    }
+  });
+});
+
+/** Sk = 1, weight exactly 1: out[x] = 0 + 1 · v[x], the decoded value of half x (−0 comes out +0). */
+function decodePlan(v16: Uint16Array): SdpaPlan {
+  const n = v16.length;
+  return {
+    q: Float32Array.of(1), k: Uint16Array.of(0x3800), v: v16, kvDtype: 'float16', out: new Float32Array(n).fill(7),
+    B: 1, H: 1, Hkv: 1, Sq: 1, Sk: 1, D: 1, Dv: n, layout: 'bshd', scale: 1, softcap: 0, causal: false,
+    offsets: null, kvLengths: null, mask: null, maskDims: [1, 1, 1, 1], maskStrides: [0, 0, 0, 0], weights: null, scores: null,
+  };
+}
+
+describe('float16 K/V decoding: native kernels and the TypeScript kernel agree bitwise', () => {
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const table = halfTable();
+  const expectDecoded = (out: Float32Array, who: string) => {
+    const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+    const refBits = new Uint32Array(table.buffer);
+    for (let h = 0; h < 65536; h++) {
+      if (Number.isNaN(table[h]!)) {
+        if (!Number.isNaN(out[h]!)) expect({ who, h, got: out[h] }).toEqual({ who, h, got: NaN });
+        continue;
+      }
+      const want = h === 0x8000 ? 0 : refBits[h]!;  // 0 + 1·(−0) = +0
+      if (outBits[h] !== want) expect({ who, h, got: out[h] }).toEqual({ who, h, got: table[h] });
+    }
+  };
+  const jsOut = () => {
+    const p = decodePlan(all);
+    sdpaJs(p);
+    return p.out;
+  };
+  test('TypeScript kernel', () => expectDecoded(jsOut(), 'js'));
+  test.runIf(nativeBinding)('native kernel sets, bitwise equal to the TypeScript kernel', () => {
+    const binding = nativeBinding!;
+    const js = jsOut();
+    for (const simd of new Set(['scalar', binding.bestSimd()])) {
+      expect(binding._setSimd(simd)).toBe(true);
+      try {
+        // At an odd element offset too (2-byte aligned only).
+        for (const off of [0, 3]) {
+          const v = new Uint16Array(65536 + off);
+          v.set(all, off);
+          const p = decodePlan(v.subarray(off));
+          const dims = Int32Array.of(1, 1, 1, 1, 1, 1, 65536, 1, 0, 1, 1, 1, 1, 1);
+          binding.sdpa(p.q, p.k, p.v, p.out, dims, 1, 0, null, null, null, null, null);
+          expectDecoded(p.out, `${simd} offset ${off}`);
+          const a = new Uint32Array(p.out.buffer);
+          const b = new Uint32Array(js.buffer);
+          for (let h = 0; h < 65536; h++) {
+            if (!Number.isNaN(js[h]!) && a[h] !== b[h]) expect({ simd, h, native: p.out[h] }).toEqual({ simd, h, native: js[h] });
+          }
+        }
+      } finally {
+        binding._setSimd('auto');
+      }
+    }
+  });
+});
+
+// float16 caches across dtypes and on the async path.
+for (const r of runners) {
+  describe(`float16 KVCache extras on ${r.name}`, () => {
+    const s = SHAPES[3]!;
+    test('a long decode (GQA, SIMD-sized, crossing key blocks) stays within the float16 tolerance', () => {
+      const layer = r.newMha(makeConfig(s, 90));
+      const T = 150;
+      const x = randn(makeRng(91), T * s.E);
+      const cache = layer.createCache({ maxLength: T, dtype: 'float16' });
+      const got = decodeChunks(layer, cache, x, [70, ...Array(80).fill(1)]);
+      expectClose(got, full(layer, x), 'long fp16 decode', TOL_F16);
+    });
+
+    test('export of a float32 cache imports into float16 and back; values are the halves', () => {
+      const layer = r.newMha(makeConfig(s, 92));
+      const x = randn(makeRng(93), 5 * s.E);
+      const f32 = layer.createCache({ maxLength: 8 });
+      layer.forward(x, { cache: f32 });
+      const e32 = f32.export();
+      const f16 = layer.createCache({ maxLength: 8, dtype: 'float16', from: e32 });
+      const e16 = f16.export();
+      const rounded = new Uint16Array(e32.k.length);
+      floatsToHalves(e32.k, rounded, 0);
+      const want = new Float32Array(rounded.length);
+      halvesToFloats(rounded, want, 0);
+      expect(e16.k).toEqual(want);
+      const again = layer.createCache({ maxLength: 8, from: e16 });  // float32 holds halves exactly
+      expect(again.export()).toEqual(e16);
     });
   });
 }

@@ -142,7 +142,7 @@ describe.each(runners)('errors [$name]', (runner) => {
 describe.runIf(nativeBinding)('native binding re-checks', () => {
   const binding = nativeBinding!;
   const dims = (over: Partial<Record<number, number>> = {}) => {
-    const d = Int32Array.of(B, H, Hkv, Sq, Sk, D, Dv, 0, 0, 1, 1, 1, 1);
+    const d = Int32Array.of(B, H, Hkv, Sq, Sk, D, Dv, 0, 0, 1, 1, 1, 1, 0);
     for (const [i, x] of Object.entries(over)) d[Number(i)] = x!;
     return d;
   };
@@ -155,7 +155,12 @@ describe.runIf(nativeBinding)('native binding re-checks', () => {
     ['v too long', (a) => { a[2] = new Float32Array(v.length + 1); }, RangeError],
     ['out too short', (a) => { a[3] = new Float32Array(1); }, RangeError],
     ['dims too short', (a) => { a[4] = new Int32Array(3); }, RangeError],
-    ['dims Float32Array', (a) => { a[4] = new Float32Array(13) as never; }, TypeError],
+    ['dims Float32Array', (a) => { a[4] = new Float32Array(14) as never; }, TypeError],
+    ['dims of the old length 13', (a) => { a[4] = dims().subarray(0, 13); }, RangeError],
+    ['a bad kvDtype code', (a) => { a[4] = dims({ 13: 2 }); }, RangeError],
+    ['kvDtype float16 with Float32Array k', (a) => { a[4] = dims({ 13: 1 }); a[2] = new Uint16Array(v.length); }, TypeError],
+    ['kvDtype float16 with a short Uint16Array v', (a) => { a[4] = dims({ 13: 1 }); a[1] = new Uint16Array(k.length); a[2] = new Uint16Array(v.length - 1); }, RangeError],
+    ['kvDtype float32 with Uint16Array k', (a) => { a[1] = new Uint16Array(k.length); }, TypeError],
     ['a negative dim', (a) => { a[4] = dims({ 3: -1 }); }, RangeError],
     ['H not a multiple of Hkv', (a) => { a[4] = dims({ 2: 3 }); }, RangeError],
     ['a bad layout code', (a) => { a[4] = dims({ 7: 2 }); }, RangeError],
@@ -180,6 +185,14 @@ describe.runIf(nativeBinding)('native binding re-checks', () => {
   test('the unmodified call succeeds', () => {
     const args = good();
     expect(binding.sdpa(...args)).toBe(args[3]);
+  });
+  test('kvDtype float16 with Uint16Array k and v of the right length succeeds', () => {
+    const args = good();
+    args[4] = dims({ 13: 1 });
+    args[1] = new Uint16Array(k.length).fill(0x3c00);  // 1.0
+    args[2] = new Uint16Array(v.length).fill(0x4000);  // 2.0
+    const out = binding.sdpa(...args);
+    expect(out.every((x) => x === 2)).toBe(true);
   });
   test('a detached buffer is rejected, not read', () => {
     const args = good();

@@ -26,14 +26,29 @@
 // doubles (V8 numbers). A row with every key blocked has l == 0 and yields
 // zeros in out and weights, never NaN. `weights` is a post-pass per row: w_j = exp(s_j - m) / l.
 // Memory: O(BLOCK + Dv) scratch per call, plus the optional [B,H,Sq,Sk] weights/scores.
+//
+// float16 K/V (p.kvDtype 'float16', a float16 KVCache: k and v are Uint16Arrays of binary16 bits):
+// before its dot products, a block's open keys are widened into a dense Float32Array scratch
+// (BLOCK rows of D) through the 65536-entry table of lib/half.ts, and likewise its values before
+// p.V; the dot and p.V loops then read that scratch. So every element load in the hot loops stays a
+// Float32Array load whatever the dtype (the float32 path keeps its monomorphic loads and pays one
+// ternary per key), and the arithmetic is the same as for float32 K/V of the decoded values.
 
+import { halfTable } from '../half.js';
 import { stridesFor, type SdpaPlan } from '../plan.js';
+
+const NO_F32 = new Float32Array(0);
+const NO_U16 = new Uint16Array(0);
 
 /** Keys per online-softmax block. */
 const BLOCK = 256;
 
 export function sdpaJs(p: SdpaPlan): void {
-  const { q, k, v, out, B, H, Hkv, Sq, Sk, D, Dv, scale, softcap, causal, offsets, kvLengths } = p;
+  const { q, out, B, H, Hkv, Sq, Sk, D, Dv, scale, softcap, causal, offsets, kvLengths } = p;
+  const f16 = p.kvDtype === 'float16';
+  const k16 = f16 ? (p.k as Uint16Array) : NO_U16;
+  const v16 = f16 ? (p.v as Uint16Array) : NO_U16;
+  const half = f16 ? halfTable() : NO_F32;
   const weights = p.weights;
   const scores = p.scores;
   const G = (H / Hkv) | 0;
@@ -61,6 +76,10 @@ export function sdpaJs(p: SdpaPlan): void {
   const openBias = new Float64Array(blk); // their float-mask values
   const openP = new Float64Array(blk); // their exp(s - m)
   const acc = new Float64Array(Math.max(Dv, 1)); // output accumulator
+  // What the dot and p.V loops read: the inputs, or (float16) the widened open rows of the block,
+  // row t of the open list at t * D / t * Dv.
+  const k: Float32Array = f16 ? new Float32Array(blk * D) : (p.k as Float32Array);
+  const v: Float32Array = f16 ? new Float32Array(blk * Dv) : (p.v as Float32Array);
   // A weights row doubles as storage for the row's scores when `scores` is not asked for.
   const rowScores = scores !== null ? scores : weights;
 
@@ -113,6 +132,13 @@ export function sdpaJs(p: SdpaPlan): void {
           }
 
           // 2. Scores of the open keys, four keys per pass over q, and their max.
+          if (f16) {
+            for (let t = 0; t < n; t++) {
+              const src = kBase + open[t]! * ksS;
+              const dst = t * D;
+              for (let d = 0; d < D; d++) k[dst + d] = half[k16[src + d]!]!;
+            }
+          }
           let bm = -Infinity;
           let t = 0;
           for (; t + 3 < n; t += 4) {
@@ -120,10 +146,10 @@ export function sdpaJs(p: SdpaPlan): void {
             const jb = open[t + 1]!;
             const jc = open[t + 2]!;
             const jd = open[t + 3]!;
-            const ka = kBase + ja * ksS;
-            const kb = kBase + jb * ksS;
-            const kc = kBase + jc * ksS;
-            const kd = kBase + jd * ksS;
+            const ka = f16 ? t * D : kBase + ja * ksS;
+            const kb = f16 ? (t + 1) * D : kBase + jb * ksS;
+            const kc = f16 ? (t + 2) * D : kBase + jc * ksS;
+            const kd = f16 ? (t + 3) * D : kBase + jd * ksS;
             let sa = 0;
             let sb = 0;
             let scC = 0;
@@ -161,7 +187,7 @@ export function sdpaJs(p: SdpaPlan): void {
           }
           for (; t < n; t++) { // leftovers
             const j = open[t]!;
-            const kj = kBase + j * ksS;
+            const kj = f16 ? t * D : kBase + j * ksS;
             let s = 0;
             for (let d = 0; d < D; d++) s += q[qo + d]! * k[kj + d]!;
             s *= scale;
@@ -193,22 +219,29 @@ export function sdpaJs(p: SdpaPlan): void {
             openP[t] = pj;
             l += pj;
           }
+          if (f16) {
+            for (t = 0; t < n; t++) {
+              const src = vBase + open[t]! * vsS;
+              const dst = t * Dv;
+              for (let d = 0; d < Dv; d++) v[dst + d] = half[v16[src + d]!]!;
+            }
+          }
           for (t = 0; t + 3 < n; t += 4) {
             const pa = openP[t]!;
             const pb = openP[t + 1]!;
             const pc = openP[t + 2]!;
             const pd = openP[t + 3]!;
-            const va = vBase + open[t]! * vsS;
-            const vb = vBase + open[t + 1]! * vsS;
-            const vc = vBase + open[t + 2]! * vsS;
-            const vd = vBase + open[t + 3]! * vsS;
+            const va = f16 ? t * Dv : vBase + open[t]! * vsS;
+            const vb = f16 ? (t + 1) * Dv : vBase + open[t + 1]! * vsS;
+            const vc = f16 ? (t + 2) * Dv : vBase + open[t + 2]! * vsS;
+            const vd = f16 ? (t + 3) * Dv : vBase + open[t + 3]! * vsS;
             for (let d = 0; d < Dv; d++) {
               acc[d] += pa * v[va + d]! + pb * v[vb + d]! + pc * v[vc + d]! + pd * v[vd + d]!;
             }
           }
           for (; t < n; t++) { // leftovers
             const pj = openP[t]!;
-            const vj = vBase + open[t]! * vsS;
+            const vj = f16 ? t * Dv : vBase + open[t]! * vsS;
             for (let d = 0; d < Dv; d++) acc[d] += pj * v[vj + d]!;
           }
         }

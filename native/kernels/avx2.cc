@@ -1,6 +1,7 @@
-// AVX2 + FMA kernels: kernels/vec.h instantiated on 8-float vectors. This file alone is compiled
-// with -mavx2 -mfma -mf16c (binding.gyp target qkv_kernels_avx2) and exports nothing but the
-// table; native/dispatch.cc hands it out only after cpuid + xgetbv say the CPU and OS support it.
+// AVX2 + FMA kernels (F16C for float16 K/V): kernels/vec.h instantiated on 8-float vectors. This
+// file alone is compiled with -mavx2 -mfma -mf16c (binding.gyp target qkv_kernels_avx2) and exports
+// nothing but the table; native/dispatch.cc hands it out only after cpuid + xgetbv say the CPU and
+// OS support all three.
 #include <immintrin.h>
 
 #include "kernels/vec.h"
@@ -25,6 +26,8 @@ struct V {
   static T zero() { return _mm256_setzero_ps(); }
   static T set1(float x) { return _mm256_set1_ps(x); }
   static T load(const float* p) { return _mm256_loadu_ps(p); }
+  // F16C: 8 halves (16 bytes, any 2-byte alignment) widened exactly.
+  static T load_half(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static void store(float* p, T x) { _mm256_storeu_ps(p, x); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
@@ -60,6 +63,6 @@ struct V {
 
 }  // namespace
 
-extern const KernelTable kKernelsAvx2 = {"avx2", V::kBr, &WorkspaceFloats<V>, &AttendTile<V>};
+extern const KernelTable kKernelsAvx2 = {"avx2", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
 
 }  // namespace qkv

@@ -27,9 +27,12 @@ struct TileRow {
 // Rows must be ordered by key_end, nondecreasing: the kernel relies on it to skip key blocks
 // (a block past every row's key_end is never visited) and to block keys with one prefix per key.
 struct AttnTile {
-  const float* k;        // key j at k + j * k_stride, (D) contiguous
+  // K and V elements: kv_dtype 0 = float, 1 = IEEE binary16 (uint16_t bits; a qkv::KvDtype value).
+  // Strides count elements of that type. Either way the kernels compute in fp32.
+  int32_t kv_dtype;
+  const void* k;         // key j at k + j * k_stride, (D) contiguous
   int64_t k_stride;
-  const float* v;        // value j at v + j * v_stride, (Dv) contiguous
+  const void* v;         // value j at v + j * v_stride, (Dv) contiguous
   int64_t v_stride;
   int64_t D, Dv, Sk;
   float scale;

@@ -19,6 +19,8 @@ struct V {
   static T zero() { return vdupq_n_f32(0.0f); }
   static T set1(float x) { return vdupq_n_f32(x); }
   static T load(const float* p) { return vld1q_f32(p); }
+  // 4 halves widened exactly (fcvtl; fp16 storage is baseline AArch64).
+  static T load_half(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
   static void store(float* p, T x) { vst1q_f32(p, x); }
   static T add(T a, T b) { return vaddq_f32(a, b); }
   static T sub(T a, T b) { return vsubq_f32(a, b); }
@@ -50,6 +52,6 @@ struct V {
 
 }  // namespace
 
-extern const KernelTable kKernelsNeon = {"neon", V::kBr, &WorkspaceFloats<V>, &AttendTile<V>};
+extern const KernelTable kKernelsNeon = {"neon", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
 
 }  // namespace qkv

@@ -19,6 +19,7 @@ struct V {
   static T zero() { return 0.0f; }
   static T set1(float x) { return x; }
   static T load(const float* p) { return *p; }
+  static T load_half(const uint16_t* p) { return HalfToFloat(*p); }  // portable (kernels/vec.h)
   static void store(float* p, T x) { *p = x; }
   static T add(T a, T b) { return a + b; }
   static T sub(T a, T b) { return a - b; }
@@ -40,6 +41,6 @@ struct V {
 
 }  // namespace
 
-extern const KernelTable kKernelsScalar = {"scalar", V::kBr, &WorkspaceFloats<V>, &AttendTile<V>};
+extern const KernelTable kKernelsScalar = {"scalar", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
 
 }  // namespace qkv

@@ -8,6 +8,7 @@
 //     static constexpr int kFew;      // tiles of at most kFew rows take the dot-product path
 //     static constexpr int kFewC;     // vectors of Dv per pass of that path's P.V (1 row)
 //     zero set1 load store add sub mul div fmadd(acc, x, y) = acc + x*y  max min
+//     load_half(p)       W IEEE binary16 values (uint16_t bits) at p, widened to floats (exactly)
 //     eq lt select(m, a, b) = m ? a : b  abs copysign(mag, sgn)  exp tanh
 //     sum(x) = horizontal sum of the W lanes (a fixed order per ISA)
 //     prefetch(p)        hint: bring the cache line of p toward L1 (may do nothing)
@@ -47,6 +48,55 @@ constexpr float kInf = INFINITY;
 
 inline int64_t MinI(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// IEEE binary16 (bits) -> binary32. Exact for every finite half (each is a float), subnormals
+// included; +-inf stays +-inf; a NaN stays NaN with its payload, quieted (as F16C's vcvtph2ps and
+// NEON's fcvtl do). The scalar kernels' conversion and every ISA's leftover elements.
+inline float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t man = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1fu) {  // inf, NaN
+    bits = sign | 0x7f800000u | (man << 13) | (man != 0 ? 0x00400000u : 0u);
+  } else if (exp != 0) {  // normal: rebias 15 -> 127
+    bits = sign | ((exp + 112u) << 23) | (man << 13);
+  } else if (man == 0) {  // +-0
+    bits = sign;
+  } else {  // subnormal man * 2^-24: shift the leading 1 up to bit 10, one exponent step each
+    uint32_t e = 113;  // biased exponent of 2^-14
+    while ((man & 0x400u) == 0) {
+      man <<= 1;
+      --e;
+    }
+    bits = sign | (e << 23) | ((man & 0x3ffu) << 13);
+  }
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// K / V elements are float or IEEE binary16 (uint16_t bits, AttnTile::kv_dtype = 1): every read
+// of K or V goes through these, so the kernels below are written once for both. Halves are
+// widened on load and everything after (dots, softmax, accumulators) is fp32.
+template <class V>
+QKV_ALWAYS_INLINE typename V::T LoadKv(const float* p) { return V::load(p); }
+template <class V>
+QKV_ALWAYS_INLINE typename V::T LoadKv(const uint16_t* p) { return V::load_half(p); }
+QKV_ALWAYS_INLINE float KvToFloat(float x) { return x; }
+QKV_ALWAYS_INLINE float KvToFloat(uint16_t h) { return HalfToFloat(h); }
+
+// dst (n, D) dense = src rows (n, D), `stride` elements apart, widened to float.
+template <class V>
+void WidenRows(const uint16_t* src, int64_t stride, int64_t n, int64_t D, float* dst) {
+  for (int64_t r = 0; r < n; ++r) {
+    const uint16_t* s = src + r * stride;
+    float* d = dst + r * D;
+    int64_t x = 0;
+    for (; x + V::W <= D; x += V::W) V::store(d + x, V::load_half(s + x));
+    for (; x < D; ++x) d[x] = HalfToFloat(s[x]);
+  }
+}
 
 // e^x, Cephes expf: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 split in two so n*C1 is
 // exact), e^r by a degree-7 minimax polynomial, 2^n built in the exponent bits. About 1 ulp.
@@ -186,8 +236,8 @@ inline void ScoresKeysLeft(int64_t rem, const float* qt, int64_t ldq, int64_t r_
 //   p: (bc, ldp)   probabilities transposed, pointing at column r0
 //   v: (bc, vs)    value rows straight from the input, pointing at column dv0
 //   o: (R, ldo)    o[r][dv0 .. dv0 + C*W) += sum_c p[c][r] * v[c][..]
-template <class V, int R, int C>
-inline void PvMicro(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc, float* o,
+template <class V, int R, int C, class KV>
+inline void PvMicro(const float* p, int64_t ldp, const KV* v, int64_t vs, int64_t bc, float* o,
                     int64_t ldo) {
   using T = typename V::T;
   constexpr int W = V::W;
@@ -197,7 +247,7 @@ inline void PvMicro(const float* p, int64_t ldp, const float* v, int64_t vs, int
   }
   for (int64_t c = 0; c < bc; ++c) {
     T x[C];
-    QKV_UNROLL for (int cc = 0; cc < C; ++cc) x[cc] = V::load(v + c * vs + cc * W);
+    QKV_UNROLL for (int cc = 0; cc < C; ++cc) x[cc] = LoadKv<V>(v + c * vs + cc * W);
     QKV_UNROLL for (int rr = 0; rr < R; ++rr) {
       const T pb = V::set1(p[c * ldp + rr]);
       QKV_UNROLL for (int cc = 0; cc < C; ++cc) acc[rr][cc] = V::fmadd(acc[rr][cc], pb, x[cc]);
@@ -208,8 +258,8 @@ inline void PvMicro(const float* p, int64_t ldp, const float* v, int64_t vs, int
   }
 }
 
-template <class V, int C, int R>
-inline void PvRowsLeft(int64_t rem, const float* p, int64_t ldp, const float* v, int64_t vs,
+template <class V, int C, int R, class KV>
+inline void PvRowsLeft(int64_t rem, const float* p, int64_t ldp, const KV* v, int64_t vs,
                        int64_t bc, float* o, int64_t ldo) {
   if constexpr (R > 0) {
     if (rem == R) {
@@ -221,8 +271,8 @@ inline void PvRowsLeft(int64_t rem, const float* p, int64_t ldp, const float* v,
 }
 
 // C vectors of Dv for rows [0, n): kR rows at a time, then the leftover rows.
-template <class V, int C>
-inline void PvRows(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc, float* o,
+template <class V, int C, class KV>
+inline void PvRows(const float* p, int64_t ldp, const KV* v, int64_t vs, int64_t bc, float* o,
                    int64_t ldo, int64_t n) {
   int64_t r = 0;
   for (; r + V::kR <= n; r += V::kR) PvMicro<V, V::kR, C>(p + r, ldp, v, vs, bc, o + r * ldo, ldo);
@@ -230,8 +280,8 @@ inline void PvRows(const float* p, int64_t ldp, const float* v, int64_t vs, int6
 }
 
 // o[0, n)[0, Dv) += p[0, bc)[0, n)^T . v[0, bc)[0, Dv)
-template <class V>
-void PvBlock(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc, int64_t Dv,
+template <class V, class KV>
+void PvBlock(const float* p, int64_t ldp, const KV* v, int64_t vs, int64_t bc, int64_t Dv,
              float* o, int64_t n) {
   constexpr int64_t W = V::W, CW = V::kC * V::W;
   int64_t dv = 0;
@@ -242,8 +292,8 @@ void PvBlock(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc
       float* orow = o + r * Dv;
       for (int64_t c = 0; c < bc; ++c) {
         const float pc = p[c * ldp + r];
-        const float* vrow = v + c * vs;
-        for (int64_t x = dv; x < Dv; ++x) orow[x] += pc * vrow[x];
+        const KV* vrow = v + c * vs;
+        for (int64_t x = dv; x < Dv; ++x) orow[x] += pc * KvToFloat(vrow[x]);
       }
     }
   }
@@ -257,8 +307,8 @@ void PvBlock(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc
 //   s : s[kk * lds + r] = scale * (q_r . k_kk)
 // The arithmetic of one (row, key) pair does not depend on NR or KR (lane-wise FMA chains over
 // d, then sum, then the D % W leftovers in order), so results never depend on the grouping.
-template <class V, int NR, int KR>
-inline void DotMicro(const float* const* q, const float* k, int64_t ks, int64_t D, float scale, float* s,
+template <class V, int NR, int KR, class KV>
+inline void DotMicro(const float* const* q, const KV* k, int64_t ks, int64_t D, float scale, float* s,
                      int64_t lds) {
   using T = typename V::T;
   constexpr int64_t W = V::W;
@@ -269,7 +319,7 @@ inline void DotMicro(const float* const* q, const float* k, int64_t ks, int64_t 
   int64_t d = 0;
   for (; d + W <= D; d += W) {
     T kv[KR];
-    QKV_UNROLL for (int kk = 0; kk < KR; ++kk) kv[kk] = V::load(k + kk * ks + d);
+    QKV_UNROLL for (int kk = 0; kk < KR; ++kk) kv[kk] = LoadKv<V>(k + kk * ks + d);
     QKV_UNROLL for (int r = 0; r < NR; ++r) {
       const T qv = V::load(q[r] + d);
       QKV_UNROLL for (int kk = 0; kk < KR; ++kk) acc[r][kk] = V::fmadd(acc[r][kk], qv, kv[kk]);
@@ -278,28 +328,29 @@ inline void DotMicro(const float* const* q, const float* k, int64_t ks, int64_t 
   QKV_UNROLL for (int r = 0; r < NR; ++r) {
     QKV_UNROLL for (int kk = 0; kk < KR; ++kk) {
       float x = V::sum(acc[r][kk]);
-      const float* kr = k + kk * ks;
-      for (int64_t dd = d; dd < D; ++dd) x = x + q[r][dd] * kr[dd];  // leftovers
+      const KV* kr = k + kk * ks;
+      for (int64_t dd = d; dd < D; ++dd) x = x + q[r][dd] * KvToFloat(kr[dd]);  // leftovers
       s[kk * lds + r] = x * scale;
     }
   }
 }
 
-// Prefetches value rows [c0, c1) (Dv floats each, vs apart): P.V reads them right after the
+// Prefetches value rows [c0, c1) (Dv elements each, vs apart): P.V reads them right after the
 // scores, and its first pass takes a few vectors of every row, a stride the hardware prefetcher
-// follows poorly when the rows come from DRAM.
-template <class V>
-inline void PrefetchRows(const float* v, int64_t vs, int64_t c0, int64_t c1, int64_t Dv) {
+// follows poorly when the rows come from DRAM. One hint per 64-byte line.
+template <class V, class KV>
+inline void PrefetchRows(const KV* v, int64_t vs, int64_t c0, int64_t c1, int64_t Dv) {
+  constexpr int64_t kLine = 64 / sizeof(KV);
   for (int64_t c = c0; c < c1; ++c) {
-    for (int64_t x = 0; x < Dv; x += 16) V::prefetch(v + c * vs + x);
+    for (int64_t x = 0; x < Dv; x += kLine) V::prefetch(reinterpret_cast<const float*>(v + c * vs + x));
   }
 }
 
 // NR rows against keys [0, bc): KR keys at a time (as many accumulators as the registers hold),
 // then one at a time. Meanwhile the value rows of the same keys are prefetched (v: null = none).
-template <class V, int NR>
-inline void DotScoresN(const float* const* q, const float* k, int64_t ks, int64_t bc, int64_t D, float scale,
-                       float* s, int64_t lds, const float* v, int64_t vs, int64_t Dv) {
+template <class V, int NR, class KV>
+inline void DotScoresN(const float* const* q, const KV* k, int64_t ks, int64_t bc, int64_t D, float scale,
+                       float* s, int64_t lds, const KV* v, int64_t vs, int64_t Dv) {
   constexpr int KR = NR == 1 ? 8 : NR == 2 ? 4 : NR == 3 ? 3 : 2;
   int64_t c = 0;
   for (; c + KR <= bc; c += KR) {
@@ -312,14 +363,14 @@ inline void DotScoresN(const float* const* q, const float* k, int64_t ks, int64_
 
 // Rows [r0, r1) (at most 4 at a time) against keys [0, bc) by dot products; v: the block's value
 // rows, prefetched during the first group of rows.
-template <class V>
-void DotScores(const AttnTile& t, int64_t r0, int64_t r1, const float* k, int64_t bc, float* s, int64_t lds,
-               const float* v) {
+template <class V, class KV>
+void DotScores(const AttnTile& t, int64_t r0, int64_t r1, const KV* k, int64_t bc, float* s, int64_t lds,
+               const KV* v) {
   const float* q[4];
   for (int64_t r = r0; r < r1; r += 4) {
     const int64_t nr = MinI(4, r1 - r);
     for (int64_t x = 0; x < nr; ++x) q[x] = t.rows[r + x].q;
-    const float* pv = r == r0 ? v : nullptr;
+    const KV* pv = r == r0 ? v : nullptr;
     switch (nr) {
       case 1: DotScoresN<V, 1>(q, k, t.k_stride, bc, t.D, t.scale, s + r, lds, pv, t.v_stride, t.Dv); break;
       case 2: DotScoresN<V, 2>(q, k, t.k_stride, bc, t.D, t.scale, s + r, lds, pv, t.v_stride, t.Dv); break;
@@ -331,16 +382,16 @@ void DotScores(const AttnTile& t, int64_t r0, int64_t r1, const float* k, int64_
 
 // One row of P.V: o[0, Dv) += sum_c p[c * ldp] v[c][0, Dv), kFewC vectors of Dv per pass over the
 // block's value rows (independent FMA chains; the block stays in L1 between passes).
-template <class V>
-void PvOneRow(const float* p, int64_t ldp, const float* v, int64_t vs, int64_t bc, int64_t Dv, float* o) {
+template <class V, class KV>
+void PvOneRow(const float* p, int64_t ldp, const KV* v, int64_t vs, int64_t bc, int64_t Dv, float* o) {
   constexpr int64_t W = V::W, CW = V::kFewC * V::W;
   int64_t dv = 0;
   for (; dv + CW <= Dv; dv += CW) PvMicro<V, 1, V::kFewC>(p, ldp, v + dv, vs, bc, o + dv, Dv);
   for (; dv + W <= Dv; dv += W) PvMicro<V, 1, 1>(p, ldp, v + dv, vs, bc, o + dv, Dv);
   for (int64_t c = 0; c < bc && dv < Dv; ++c) {  // leftovers: Dv % W columns
     const float pc = p[c * ldp];
-    const float* vrow = v + c * vs;
-    for (int64_t x = dv; x < Dv; ++x) o[x] += pc * vrow[x];
+    const KV* vrow = v + c * vs;
+    for (int64_t x = dv; x < Dv; ++x) o[x] += pc * KvToFloat(vrow[x]);
   }
 }
 
@@ -371,7 +422,7 @@ template <class V>
 size_t WorkspaceFloats(int64_t D, int64_t Dv) {
   const int64_t Br = V::kBr, Bc = V::kBc;
   return static_cast<size_t>(RoundUp(D * Br, 16) + RoundUp(Bc * Br, 16) + RoundUp(Br * Dv, 16) +
-                             3 * RoundUp(Br, 16));
+                             3 * RoundUp(Br, 16) + RoundUp(Bc * D, 16));
 }
 
 // Attention for one tile of query rows sharing one kv head (FlashAttention-2 on the CPU).
@@ -386,15 +437,21 @@ size_t WorkspaceFloats(int64_t D, int64_t Dv) {
 // then out = O / l. Holding St transposed makes the whole softmax vertical, W rows per vector.
 // A row whose every key is blocked keeps m = -inf; the reference point is then 0 instead of m',
 // so alpha = P = 0, l = 0 and out is written as zeros (never NaN from -inf - -inf).
-// Workspace: Qt (D, Br), St (Bc, Br), O (Br, Dv), then m, l, alpha (Br); sections 16-float aligned.
+// Workspace: Qt (D, Br), St (Bc, Br), O (Br, Dv), then m, l, alpha (Br), then Kf (Bc, D); sections
+// 16-float aligned.
+// KV = uint16_t (binary16 K and V): the dot-product path and P.V widen each vector as they load it
+// (LoadKv), so K and V stream at half the bytes; the transposed path, which broadcasts K one element
+// at a time, first widens the block's keys into Kf (O(Bc D) work per block against O(Br Bc D) of
+// multiply). Everything downstream of the loads is the same fp32 arithmetic as for float K / V.
 // Scores / weights rows, when given, get every key: scores -inf and weights 0 where blocked.
 // Tiles of at most kFew rows (decode) compute St by dot products instead (DotScores: no Qt, no
 // padded rows in the multiply) and a single active row does P.V by PvOneRow; the softmax is
 // shared. With t.key_begin > 0 the key blocks start there; with t.partial_ml the tile stops
 // before the division by l and hands out (m, l, O) instead (kernels.h).
-template <class V>
+template <class V, class KV>
 void AttendTile(const AttnTile& t, float* ws) {
   using T = typename V::T;
+  constexpr bool kHalf = sizeof(KV) == 2;
   constexpr int64_t W = V::W, Br = V::kBr, Bc = V::kBc;
   static_assert(Br % (V::kC * V::W) == 0 && Bc % V::W == 0, "tile sizes must be whole vectors");
   const int64_t D = t.D, Dv = t.Dv, n = t.n_rows;
@@ -407,6 +464,9 @@ void AttendTile(const AttnTile& t, float* ws) {
   float* m = o + RoundUp(Br * Dv, 16);
   float* l = m + RoundUp(Br, 16);
   float* alpha = l + RoundUp(Br, 16);
+  float* kf = alpha + RoundUp(Br, 16);
+  const KV* tk = static_cast<const KV*>(t.k);
+  const KV* tv = static_cast<const KV*>(t.v);
 
   // Q transposed once per tile; the padding rows [n, np) are zero and never reach the output.
   if (!few) {
@@ -426,21 +486,31 @@ void AttendTile(const AttnTile& t, float* ws) {
     const int64_t bc = MinI(Bc, key_hi - j0);
     while (rows[r_begin].key_end <= j0) ++r_begin;
     const int64_t rv = r_begin / W * W;  // first row vector with an active row
-    const float* kb = t.k + j0 * t.k_stride;
+    const KV* kb = tk + j0 * t.k_stride;
+    const KV* vb = tv + j0 * t.v_stride;
 
     if (few) {
-      DotScores<V>(t, r_begin, n, kb, bc, st, Br, t.v + j0 * t.v_stride);
+      DotScores<V>(t, r_begin, n, kb, bc, st, Br, vb);
       // Lanes of the row vectors that no active row fills: rows [rv, r_begin) are blocked below,
       // padding rows [n, np) get 0 as in the transposed path; neither reaches the output.
       for (int64_t cc = 0; cc < bc; ++cc) Fill(st + cc * Br + n, 0.0f, np - n);
     } else {
+      const float* kfb;  // the block's keys as floats, ks apart
+      int64_t ks;
+      if constexpr (kHalf) {
+        WidenRows<V>(kb, t.k_stride, bc, D, kf);
+        kfb = kf;
+        ks = D;
+      } else {
+        kfb = kb;
+        ks = t.k_stride;
+      }
       int64_t c = 0;
       for (; c + V::kR <= bc; c += V::kR) {
-        ScoresKeys<V, V::kR>(qt, Br, rv, np, kb + c * t.k_stride, t.k_stride, D, t.scale, st + c * Br, Br);
+        ScoresKeys<V, V::kR>(qt, Br, rv, np, kfb + c * ks, ks, D, t.scale, st + c * Br, Br);
       }
       if (c < bc) {
-        ScoresKeysLeft<V, V::kR - 1>(bc - c, qt, Br, rv, np, kb + c * t.k_stride, t.k_stride, D, t.scale,
-                                     st + c * Br, Br);
+        ScoresKeysLeft<V, V::kR - 1>(bc - c, qt, Br, rv, np, kfb + c * ks, ks, D, t.scale, st + c * Br, Br);
       }
     }
 
@@ -492,9 +562,9 @@ void AttendTile(const AttnTile& t, float* ws) {
     }
 
     if (few && n - r_begin == 1) {
-      PvOneRow<V>(st + r_begin, Br, t.v + j0 * t.v_stride, t.v_stride, bc, Dv, o + r_begin * Dv);
+      PvOneRow<V>(st + r_begin, Br, vb, t.v_stride, bc, Dv, o + r_begin * Dv);
     } else {
-      PvBlock<V>(st + r_begin, Br, t.v + j0 * t.v_stride, t.v_stride, bc, Dv, o + r_begin * Dv, n - r_begin);
+      PvBlock<V>(st + r_begin, Br, vb, t.v_stride, bc, Dv, o + r_begin * Dv, n - r_begin);
     }
   }
 
@@ -527,6 +597,16 @@ void AttendTile(const AttnTile& t, float* ws) {
         Fill(row.weights + ke, 0.0f, t.Sk - ke);
       }
     }
+  }
+}
+
+// KernelTable::attend_tile: the tile's K / V element type picks the instantiation.
+template <class V>
+void AttendTileAny(const AttnTile& t, float* ws) {
+  if (t.kv_dtype == 1) {
+    AttendTile<V, uint16_t>(t, ws);
+  } else {
+    AttendTile<V, float>(t, ws);
   }
 }
 

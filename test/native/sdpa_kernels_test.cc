@@ -7,6 +7,12 @@
 //
 // Tolerance per element: |got - ref| <= atol + rtol |ref| with atol = 1e-5, rtol = 1e-4 (inputs of
 // unit scale); -inf and NaN must match exactly. Outputs start as NaN so an unwritten element fails.
+//
+// float16 K/V (kv_dtype = kF16): the same cases with k and v rounded to binary16 here; the
+// reference reads the very same halves (decoded by HalfBitsToDouble below, independent of the
+// kernels' conversion), so the tolerance stays the fp32 one: only the kernels' fp32 arithmetic is
+// measured, not the rounding to half. Plus a decode check: every one of the 65536 halves as a value
+// row (Sk = 1, so out = 1 * v exactly) must come out as the exact half value.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -53,7 +59,33 @@ struct Case {
   // Special setups applied after the random fill.
   bool full_row_masked = false;  // query row (0, 0, Sq-1) gets a float mask of -inf everywhere
   bool inf_score_masked = false; // row (0, 0, 0): score +inf on a masked key, -inf elsewhere
+  bool f16 = false;  // k and v as IEEE binary16 (kv_dtype = kF16)
 };
+
+// float -> binary16 bits, round to nearest even; overflow -> +-inf; NaN -> a quiet NaN.
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return sign | 0x7e00u;
+  if (ax >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520: rounds to inf
+  if (ax < 0x38800000u) {                          // below 2^-14: subnormal half (or 0)
+    const float a = std::fabs(f) * 16777216.0f;     // in units of 2^-24, exact (a power of 2 scale)
+    return sign | static_cast<uint16_t>(std::nearbyint(a));  // default rounding mode: ties to even
+  }
+  const uint32_t rounded = ax + 0xfffu + ((ax >> 13) & 1u);  // RNE at bit 13
+  return sign | static_cast<uint16_t>((rounded - 0x38000000u) >> 13);
+}
+
+// binary16 bits -> value, by the definition (not by bit tricks like the kernels).
+double HalfBitsToDouble(uint16_t h) {
+  const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  const double sgn = (h & 0x8000) ? -1.0 : 1.0;
+  if (e == 31) return m == 0 ? sgn * INFINITY : NAN;
+  if (e == 0) return sgn * std::ldexp(static_cast<double>(m), -24);
+  return sgn * std::ldexp(1.0 + m / 1024.0, e - 15);
+}
 
 struct Tensors {
   std::vector<float> q, k, v;
@@ -220,6 +252,19 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     t.fmask[MaskIndex(t, 0, 0, 0, 0)] = -kInf;
   }
 
+  // float16 K/V: round here; the reference sees exactly the values the kernels will decode.
+  std::vector<uint16_t> kh, vh;
+  if (c.f16) {
+    for (float& x : t.k) {
+      kh.push_back(FloatToHalf(x));
+      x = static_cast<float>(HalfBitsToDouble(kh.back()));
+    }
+    for (float& x : t.v) {
+      vh.push_back(FloatToHalf(x));
+      x = static_cast<float>(HalfBitsToDouble(vh.back()));
+    }
+  }
+
   std::vector<double> ref_out, ref_scores, ref_weights;
   Reference(c, t, ref_out, ref_scores, ref_weights);
 
@@ -231,6 +276,9 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     return y;
   };
   const std::vector<float> q = shifted(t.q), k = shifted(t.k), v = shifted(t.v);
+  std::vector<uint16_t> k16(kh.size() + off, 0), v16(vh.size() + off, 0);  // odd offsets: 2-byte aligned only
+  std::copy(kh.begin(), kh.end(), k16.begin() + off);
+  std::copy(vh.begin(), vh.end(), v16.begin() + off);
   const std::vector<float> fmask = shifted(t.fmask);
   std::vector<uint8_t> bmask(t.bmask.size() + off, 1);
   for (size_t x = 0; x < t.bmask.size(); ++x) bmask[x + off] = t.bmask[x];
@@ -249,8 +297,9 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     a.shape = {c.B, c.H, c.Hkv, c.Sq, c.Sk, c.D, c.Dv};
     a.layout = c.layout;
     a.q = q.data() + off;
-    a.k = k.data() + off;
-    a.v = v.data() + off;
+    a.kv_dtype = c.f16 ? qkv::KvDtype::kF16 : qkv::KvDtype::kF32;
+    a.k = c.f16 ? static_cast<const void*>(k16.data() + off) : k.data() + off;
+    a.v = c.f16 ? static_cast<const void*>(v16.data() + off) : v.data() + off;
     a.out = out.data() + off;
     a.scale = c.scale != 0.0f ? c.scale : static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.D)));
     a.softcap = c.softcap;
@@ -395,7 +444,55 @@ void ApplyVariant(Case& c, int variant) {
   c.name = Describe(c) + " " + tag;
 }
 
+// Every binary16 value as a value row: B = H = Sq = Sk = 1, D = 1, Dv = 65536 (k = 0.5, one key,
+// weight exactly 1), so out[x] = 0 + 1 * v[x] must be the exact value of half x (NaN for NaN;
+// -0 comes out +0, as 0 + -0 does). Then the same bits at an odd element offset in a bshd call.
+void HalfDecodeCheck(const std::vector<std::string>& sets) {
+  const int64_t n = 65536, off = 3;
+  std::vector<uint16_t> v16(n + off), k16(1 + off, FloatToHalf(0.5f));
+  for (int64_t x = 0; x < n; ++x) v16[x + off] = static_cast<uint16_t>(x);
+  std::vector<float> q(1, 1.0f);
+  for (const std::string& set : sets) {
+    qkv::SetSimd(set.c_str());
+    qkv::SetThreads(1);
+    std::vector<float> out(n, NAN);
+    AttnArgs a{};
+    a.shape = {1, 1, 1, 1, 1, 1, n};
+    a.layout = Layout::kBSHD;
+    a.q = q.data();
+    a.kv_dtype = qkv::KvDtype::kF16;
+    a.k = k16.data() + off;
+    a.v = v16.data() + off;
+    a.out = out.data();
+    a.scale = 1.0f;
+    qkv::AttentionForward(a);
+    int64_t bad = -1;
+    for (int64_t x = 0; x < n && bad < 0; ++x) {
+      const double want = HalfBitsToDouble(static_cast<uint16_t>(x));
+      const bool ok = std::isnan(want) ? std::isnan(out[x]) : static_cast<double>(out[x]) == want;
+      if (!ok) bad = x;
+    }
+    if (bad < 0) {
+      ++g_passed;
+    } else {
+      ++g_failed;
+      std::printf("FAIL half decode [%s]: half 0x%04llx gave %.9g, want %.9g\n", set.c_str(),
+                  static_cast<unsigned long long>(bad), out[bad], HalfBitsToDouble(static_cast<uint16_t>(bad)));
+    }
+  }
+}
+
+// The case as it is, then (when `with_f16`) again with float16 K/V.
+void RunBoth(Case c, const std::vector<std::string>& sets, bool with_f16) {
+  RunCase(c, sets);
+  if (!with_f16) return;
+  c.f16 = true;
+  c.name += " f16";
+  RunCase(c, sets);
+}
+
 void RunTests(const std::vector<std::string>& sets, bool quick) {
+  HalfDecodeCheck(sets);
   const int64_t Ds[] = {1, 3, 8, 17, 64, 67, 128};
   const int64_t HH[][2] = {{4, 4}, {8, 2}, {8, 1}, {6, 3}};
   const int64_t Sqs[] = {1, 7, 64, 130};
@@ -419,7 +516,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
           c.layout = (seed % 4 < 2) ? Layout::kBHSD : Layout::kBSHD;
           c.seed = seed;
           ApplyVariant(c, variant++);
-          RunCase(c, sets);
+          RunBoth(c, sets, seed % 3 == 0);  // a third of the grid with float16 K/V too
         }
       }
     }
@@ -451,7 +548,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
           const int variants[] = {0, 1, 4, 8};
           ApplyVariant(c, variants[v++ % 4]);
           c.name += " split-K";
-          RunCase(c, sets);
+          RunBoth(c, sets, true);
         }
       }
     }
@@ -464,7 +561,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.mask_inf_rate = 0.5f;
     c.softcap = 20.0f;
     c.name = Describe(c) + " split-K long decode, mask + softcap";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // ragged kv_lengths: batch 1 has fewer keys than a chunk, batch 2 none at all
@@ -473,14 +570,14 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.causal = true;
     c.offsets = {2498, 298, -2};
     c.name = Describe(c) + " split-K ragged kv_lengths";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // a row fully blocked by the mask among split rows (zeros, never NaN)
     c.B = 1, c.H = 2, c.Hkv = 1, c.Sq = 2, c.Sk = 1500, c.D = 16, c.Dv = 16;
     c.full_row_masked = true;
     c.name = Describe(c) + " split-K full-row masked";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
 
   // Targeted cases.
@@ -491,7 +588,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.want_weights = true;
     c.tol_mult = 1e3;  // float scores carry ~1e-3 absolute error at this magnitude
     c.name = Describe(c) + " scores~1e4";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // -inf mask blocks a +inf score
@@ -499,7 +596,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.inf_score_masked = true;
     c.want_scores = c.want_weights = true;
     c.name = Describe(c) + " -inf mask blocks +inf score";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // every key blocked by kv_lengths = 0 for the whole batch
@@ -507,7 +604,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.kv_lengths = {0, 0};
     c.want_scores = c.want_weights = true;
     c.name = Describe(c) + " all blocked";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // many heads per group: more query heads than tile rows
@@ -516,7 +613,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.offsets = {75};
     c.want_weights = true;
     c.name = Describe(c) + " G=150 causal decode";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // long causal with GQA, bshd: crosses many key blocks and the diagonal
@@ -525,7 +622,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.offsets = {0};
     c.want_scores = true;
     c.name = Describe(c) + " causal 300";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
   {
     Case c;  // bool mask with broadcast keys (stride 0 over Sk) and softcap
@@ -537,7 +634,7 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.scale = 2.0f;
     c.want_weights = true;
     c.name = Describe(c) + " bool mask [B,1,Sq,1] + softcap 30";
-    RunCase(c, sets);
+    RunBoth(c, sets, true);
   }
 }
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Pack and consume: what a user of the published package gets. Packs this tree (prepack puts the
+# prebuilt binary in, postpack removes it), installs the tarball into a fresh project from the npm
+# cache only (--offline; npm 11 does not run a dependency's install scripts, so nothing is built:
+# the binary must come from prebuilds/), then checks from the consumer's side:
+#   - ESM `import` and CommonJS `require` both load, use the native backend, and give the
+#     hand-computed "I like apple" result; `qkv/js` too;
+#   - the types resolve for an .mts and a .cts consumer (tsc, node16 resolution);
+#   - the `qkv` bin runs;
+#   - with the prebuilt binary removed (a platform without one), it still loads, on js, and says why
+#     in one line.
+# Last line: "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0; failed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+finish() { echo; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+check() { local name=$1; shift; local out; if out=$("$@" 2>&1); then ok "$name"; else bad "$name"; echo "$out" | sed 's/^/     /'; fi; }
+
+cd "$root"
+if tarball=$(npm pack --silent --pack-destination "$tmp" 2>"$tmp/pack.log" | tail -1) && [ -f "$tmp/$tarball" ]; then
+  ok "npm pack → $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
+else
+  bad "npm pack"; cat "$tmp/pack.log"; finish
+fi
+[ ! -e "$root/prebuilds" ] && ok "postpack removed prebuilds/ from the source tree" || bad "prebuilds/ left in the source tree"
+
+plat="$(node -p 'process.platform + "-" + process.arch')"
+listing=$(tar tzf "$tmp/$tarball")
+missing=""
+for f in dist/index.js dist/index.d.ts dist/cjs/index.js dist/cjs/index.d.ts dist/cjs/package.json dist/js/index.js \
+  dist/cjs/js/index.js "prebuilds/$plat/qkv.node" binding.gyp native/addon.cc scripts/install.cjs bin/qkv.mjs package.json; do
+  grep -qx "package/$f" <<<"$listing" || missing+=" $f"
+done
+[ -z "$missing" ] && ok "tarball has dist/ (ESM + CJS), prebuilds/$plat, native sources, binding.gyp, bin" || bad "tarball lacks:$missing"
+
+app="$tmp/app"
+mkdir -p "$app" && cd "$app"
+echo '{ "name": "qkv-consumer", "version": "1.0.0", "private": true }' >package.json
+if npm install --offline --no-audit --no-fund "$tmp/$tarball" >"$tmp/install.log" 2>&1; then
+  ok "npm install --offline <tarball> into a fresh project"
+else
+  bad "npm install --offline"; cat "$tmp/install.log"; finish
+fi
+[ ! -d node_modules/qkv/build ] && ok "no build step ran (node_modules/qkv/build absent)" || echo "note node_modules/qkv/build exists (install scripts were allowed)"
+
+# "I like apple" (test/mha-example.test.ts): q = k = embeddings, v swaps the last two features,
+# scale 1/2; apple's output = [0.93258, 0.13486, 1.64282, 0.11117].
+cat >consumer.mjs <<'JS'
+import { info, scaledDotProductAttention } from 'qkv';
+import * as js from 'qkv/js';
+const X = Float32Array.of(1, 0, 1, 0, 0, 2, 0, 0, 1, 0, 0, 2);
+const V = Float32Array.of(1, 0, 0, 1, 0, 2, 0, 0, 1, 0, 2, 0);
+const want = [0.93258, 0.13486, 1.64282, 0.11117];
+const expectBackend = process.env.EXPECT_BACKEND ?? 'native';
+for (const [name, api] of [['qkv', { info, scaledDotProductAttention }], ['qkv/js', js]]) {
+  const out = api.scaledDotProductAttention(X, X, V, { heads: 1, seqQ: 3, headDim: 4 });
+  const apple = Array.from(out.subarray(8, 12));
+  if (apple.some((x, i) => Math.abs(x - want[i]) > 1e-4)) throw new Error(`${name}: apple row ${apple} != ${want}`);
+}
+const i = info();
+if (i.backend !== expectBackend) throw new Error(`backend ${i.backend}, expected ${expectBackend}: ${i.nativeError}`);
+if (expectBackend === 'js' && !(typeof i.nativeError === 'string' && !i.nativeError.includes('\n'))) throw new Error('no one-line nativeError');
+console.log(`esm ok: ${i.backend} ${i.simd}${i.nativeError ? ` (${i.nativeError})` : ''}`);
+JS
+cat >consumer.cjs <<'JS'
+const { info, scaledDotProductAttention, MultiHeadAttention } = require('qkv');
+const js = require('qkv/js');
+const X = Float32Array.of(1, 0, 1, 0, 0, 2, 0, 0, 1, 0, 0, 2);
+const V = Float32Array.of(1, 0, 0, 1, 0, 2, 0, 0, 1, 0, 2, 0);
+const want = [0.93258, 0.13486, 1.64282, 0.11117];
+for (const api of [{ scaledDotProductAttention }, js]) {
+  const apple = Array.from(api.scaledDotProductAttention(X, X, V, { heads: 1, seqQ: 3, headDim: 4 }).subarray(8, 12));
+  if (apple.some((x, i) => Math.abs(x - want[i]) > 1e-4)) throw new Error(`apple row ${apple} != ${want}`);
+}
+if (typeof MultiHeadAttention !== 'function') throw new Error('MultiHeadAttention missing');
+const i = info();
+const expectBackend = process.env.EXPECT_BACKEND ?? 'native';
+if (i.backend !== expectBackend) throw new Error(`backend ${i.backend}, expected ${expectBackend}: ${i.nativeError}`);
+console.log(`cjs ok: ${i.backend} ${i.simd}`);
+JS
+check "ESM import: native backend, hand-computed result (qkv and qkv/js)" node consumer.mjs
+check "CommonJS require: native backend, hand-computed result (qkv and qkv/js)" node consumer.cjs
+check "ESM and CJS in one process share one addon" node -e "require('qkv'); import('qkv').then(m => { if (m.info().backend !== 'native') process.exit(1); })"
+
+cat >types.mts <<'TS'
+import { scaledDotProductAttention, MultiHeadAttention, info, type BackendInfo } from 'qkv';
+const i: BackendInfo = info();
+const out: Float32Array = scaledDotProductAttention(new Float32Array(4), new Float32Array(4), new Float32Array(4), { heads: 1, seqQ: 1, headDim: 4 });
+export { i, out, MultiHeadAttention };
+TS
+cat >types.cts <<'TS'
+import qkv = require('qkv');
+import js = require('qkv/js');
+const b: 'native' | 'js' = qkv.backend();
+const o: Float32Array = js.scaledDotProductAttention(new Float32Array(4), new Float32Array(4), new Float32Array(4), { heads: 1, seqQ: 1, headDim: 4 });
+export = { b, o };
+TS
+check "types resolve for ESM (.mts) and CommonJS (.cts) consumers (tsc --module node16)" \
+  node "$root/node_modules/typescript/bin/tsc" --noEmit --strict --module node16 --moduleResolution node16 --target es2022 \
+  --types node --typeRoots "$root/node_modules/@types" types.mts types.cts
+check "bin: npx qkv info → native" bash -c 'npx --offline --no-install qkv info | tee /dev/stderr | grep -q "backend: native"'
+check "bin: npx qkv explain \"I like apple\"" bash -c 'NO_COLOR=1 npx --offline --no-install qkv explain "I like apple" | grep -q "row sum 1.000"'
+
+# A platform with no prebuilt binary and no build: remove it and load again.
+rm -rf node_modules/qkv/prebuilds
+check "no binary: loads on js with a one-line reason (ESM)" env EXPECT_BACKEND=js node consumer.mjs
+check "no binary: loads on js (CJS)" env EXPECT_BACKEND=js node consumer.cjs
+finish
