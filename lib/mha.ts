@@ -31,6 +31,7 @@ import type {
   KVCacheDType, KVCacheExport, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
 } from './types.js';
 import {
+  expectAllFinite,
   expectBoolean,
   expectDim,
   expectF32,
@@ -46,7 +47,7 @@ import {
 
 const FORWARD_OPTIONS = new Set([
   'batch', 'seqLen', 'causal', 'mask', 'kvLengths', 'seqLens', 'context', 'needWeights', 'averageWeights', 'out',
-  'cache',
+  'cache', 'checkFinite',
 ]);
 const CACHE_OPTIONS = new Set(['batch', 'maxLength', 'dtype', 'from']);
 const EXPORT_KEYS = new Set(['k', 'v', 'lengths']);
@@ -224,6 +225,12 @@ export class MultiHeadAttentionBase {
     const o = (options === undefined ? {} : expectObject('options', options)) as MhaForwardAsyncOptions & Record<string, unknown>;
     expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
     const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
+    if (o.checkFinite !== undefined && expectBoolean('options.checkFinite', o.checkFinite)) {
+      // Only the inputs are scanned (weights were given at construction); a wrong type is left to
+      // the checks below, which name it.
+      if (x instanceof Float32Array) expectAllFinite('x', x);
+      if (o.context instanceof Float32Array) expectAllFinite('options.context', o.context);
+    }
     if (o.cache !== undefined) return this.#planCached(x, o, isAsync, signal);
     const B = optionalDim('options.batch', o.batch, 1);
     let S: number;

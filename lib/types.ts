@@ -215,6 +215,8 @@ export interface MhaForwardOptions {
    * defaults to `cache.batch`, and `mask`, `kvLengths`, `context` and `needWeights` are not allowed.
    */
   cache?: KVCache;
+  /** Throw a RangeError naming the first NaN or ±Infinity in x (or context) before computing. Default false. */
+  checkFinite?: boolean;
 }
 
 /**

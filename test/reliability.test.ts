@@ -245,3 +245,26 @@ describe.skipIf(!nativeBinding)('native: the binding defends itself', () => {
     expect(firstMismatch(out, J.scaledDotProductAttention(ok(), ok(), ok(), { heads: 1, seqQ: 1, headDim: 4, scale: 0.5 }) as Float32Array)).toBe(-1);
   });
 });
+
+describe.each(apis)('%s: MultiHeadAttention checkFinite', (_name, api) => {
+  const E = 8;
+  const weights = {
+    inProjWeight: Float32Array.from({ length: 3 * E * E }, (_, i) => Math.sin(i) * 0.2),
+    outProjWeight: Float32Array.from({ length: E * E }, (_, i) => Math.cos(i) * 0.2),
+  };
+  const layer = new api.MultiHeadAttention({ embedDim: E, numHeads: 2, weights });
+
+  test('names the first non-finite value of x or context; out untouched', () => {
+    const x = Float32Array.from({ length: 3 * E }, (_, i) => Math.sin(i));
+    x[13] = -Infinity;
+    const out = new Float32Array(3 * E).fill(5);
+    expect(() => layer.forward(x, { checkFinite: true, out })).toThrow(/Expected finite values in x but x\[13\] is -Infinity/);
+    expect(out.every((v) => v === 5)).toBe(true);
+    const context = Float32Array.from({ length: 2 * E }, (_, i) => Math.cos(i));
+    context[3] = NaN;
+    x[13] = 0;
+    expect(() => layer.forward(x, { checkFinite: true, context })).toThrow(/options\.context\[3\] is NaN/);
+    expect(() => layer.forward(x, { checkFinite: 'yes' } as never)).toThrow(TypeError);
+    expect(layer.forward(x, { checkFinite: true }).every(Number.isFinite)).toBe(true);
+  });
+});
