@@ -184,14 +184,24 @@ const native = info();
 const allThreads = native.threads;
 
 // Peers: loaded lazily, once; a failure is a note, never an error.
-type Ort = typeof import('onnxruntime-node');
+// The part of onnxruntime-node this bench uses. It is not a devDependency: its install script
+// downloads CUDA binaries from outside the npm registry. Install it by hand to compare:
+//   npm install --no-save --ignore-scripts onnxruntime-node@1.30.0   (the CPU binaries ship in the tarball)
+interface OrtTensor { data: unknown }
+interface OrtSession { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>; release(): Promise<void> }
+interface Ort {
+  env?: { versions?: { node?: string; common?: string } };
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => OrtTensor;
+  InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+}
+const ORT_MODULE = 'onnxruntime-node'; // a variable, so the type checker does not look for the package
 type Tf = typeof import('@tensorflow/tfjs-core');
 let ort: Ort | null = null;
 let tf: Tf | null = null;
 const peerNotes: string[] = [];
 try {
-  ort = (await import('onnxruntime-node')).default as unknown as Ort;
-  if (!ort?.InferenceSession) ort = (await import('onnxruntime-node')) as Ort;
+  const mod = (await import(ORT_MODULE)) as { default?: Ort } & Partial<Ort>;
+  ort = mod.default?.InferenceSession ? mod.default : (mod as Ort);
 } catch (err) {
   peerNotes.push(`onnxruntime-node not available, skipped (${(err as Error).message.split('\n')[0]})`);
 }
@@ -218,7 +228,7 @@ async function ortImpls(
   const o = ort;
   const impls: Impl[] = [];
   let bytes: Uint8Array;
-  let feedTensors: Record<string, InstanceType<Ort['Tensor']>>;
+  let feedTensors: Record<string, OrtTensor>;
   try {
     bytes = modelBytes(graph());
     feedTensors = Object.fromEntries(Object.entries(feeds()).map(([k, v]) => [k, new o.Tensor('float32', v.data, v.dims)]));
