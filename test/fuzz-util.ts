@@ -1,17 +1,10 @@
 // Shared pieces of the fuzz tests: a seeded PRNG (every call reproducible from its seed and
 // index), buffers of every backing kind, and the checks every fuzzed call must pass.
 
-/** mulberry32: small, fast, good enough to pick cases; the same seed gives the same calls. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { makeRng } from './reference.js';
+
+/** mulberry32 (test/reference.ts): the same seed gives the same calls. */
+export const prng = makeRng;
 
 /** The seed of a run: QKV_FUZZ_SEED when set (to replay a failure), else a fixed one. */
 export const FUZZ_SEED = process.env.QKV_FUZZ_SEED ? Number(process.env.QKV_FUZZ_SEED) : 0x51c0ffee;
