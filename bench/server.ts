@@ -53,9 +53,12 @@ for (const [name, fn, runs] of cases) {
   console.log(`| ${name} | ${one.toFixed(2)} | ${all.toFixed(2)} | ${(one / all).toFixed(2)}× |`);
 }
 
-// 2 and 3: BERT-base-sized requests, 32 of them.
+// 2 and 3: BERT-base-sized requests, 256 of them after a warm-up.
 const x1 = fill(128 * E, (j) => Math.sin(j * 0.002));
-const N = 32;
+const N = 256;
+// Warm-up (JIT, pool threads, allocator): with few samples, p99 would just be the first call's cost.
+await Promise.all(Array.from({ length: 16 }, () => layer.forwardAsync(x1)));
+for (let r = 0; r < 16; r++) layer.forward(x1);
 async function loopDelay(run: () => Promise<unknown>): Promise<{ p50: number; p99: number; ms: number }> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   const ticker = setInterval(() => {}, 1);
