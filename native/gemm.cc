@@ -186,7 +186,13 @@ bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
 void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, int64_t lda,
                     const float* packed, int64_t N, const float* bias, float* y, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  const float* panels = packed + static_cast<int64_t>(packed[7]);
+  // Clamped although the binding checked the header: another in-flight call could have written
+  // into this buffer since, and an offset outside [8, 24] would move every read past the panels.
+  const float raw_offset = packed[7];
+  const int64_t offset = raw_offset >= kGemmHeaderFloats && raw_offset <= kGemmHeaderFloats + kGemmAlignSlack - 1
+                             ? static_cast<int64_t>(raw_offset)
+                             : kGemmHeaderFloats;
+  const float* panels = packed + offset;
   if (K <= 0) {  // empty sum: y = bias (or 0)
     for (int64_t i = 0; i < M; ++i) {
       for (int64_t j = 0; j < N; ++j) y[i * ldc + j] = bias ? bias[j] : 0.0f;
