@@ -72,7 +72,7 @@ export class Linear extends LinearBase {
  * (weights [B, H, Sq, Sk], or [B, Sq, Sk] averaged over heads with `averageWeights`). `causal`: token i
  * sees tokens j ≤ i of its own sequence; `kvLengths` blocks padded keys; `seqLens` marks padded query
  * rows (output 0); `context` [B, Sk, E] gives cross-attention. A layer reuses its scratch buffers
- * across calls (not safe to call re-entrantly; it is synchronous).
+ * across calls; `forwardAsync` gives each call in flight its own, so concurrent async calls are safe.
  *
  * Incremental decoding: `layer.createCache({ batch?, maxLength, dtype?: 'float32', from? })` gives a
  * {@link KVCache}; `forward(x, { cache, seqLens? })` projects the new tokens, appends their K and V
