@@ -29,8 +29,11 @@
   "targets": [
     {
       "target_name": "qkv",
+      # SWALLOW_UNTHROWABLE_EXCEPTIONS: a call that fails while its worker_thread is being terminated
+      # cannot throw into JS any more; without it node-addon-api aborts the whole process.
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_ADDON_API_ENABLE_TYPE_CHECK_ON_AS"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_ADDON_API_ENABLE_TYPE_CHECK_ON_AS",
+                  "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "sources": [
         "native/addon.cc",
         "native/args.cc",
