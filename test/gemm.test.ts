@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
 import { gemmJs, packWeightJs, packedLengthJs } from '../lib/js/gemm.js';
-import { makeRng, randInt, randn, type Rng } from './reference.js';
+import { makeRng, randInt, randn, referenceLinear, type Rng } from './reference.js';
 
 interface GemmBinding {
   _setSimd(name: string): boolean;
@@ -53,21 +53,7 @@ function makeData(c: Case): Data {
   const x = randn(rng, c.M * c.K, c.seed % 3);  // sometimes a view with a nonzero byteOffset
   const w = randn(rng, c.N * c.K);
   const bias = c.bias ? randn(rng, c.N) : null;
-  const ref = new Float64Array(c.M * c.N);
-  const scale = new Float64Array(c.M * c.N);
-  for (let i = 0; i < c.M; i++) {
-    for (let j = 0; j < c.N; j++) {
-      let s = bias ? bias[j]! : 0;
-      let a = Math.abs(s);
-      for (let k = 0; k < c.K; k++) {
-        const p = x[i * c.K + k]! * (c.outIn ? w[j * c.K + k]! : w[k * c.N + j]!);
-        s += p;
-        a += Math.abs(p);
-      }
-      ref[i * c.N + j] = s;
-      scale[i * c.N + j] = a;
-    }
-  }
+  const { ref, mag: scale } = referenceLinear(x, w, bias, c.M, c.N, c.K, c.outIn);
   return { x, w, bias, ref, scale };
 }
 

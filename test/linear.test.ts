@@ -8,7 +8,7 @@
 // S = sum_k |x_ik W_kj| + |b_j|: fp32 roundings, each at most 2^-24 of a value bounded by S.
 import { describe, expect, test } from 'vitest';
 import { runners } from './backends.js';
-import { makeRng, randInt, randn, type Rng } from './reference.js';
+import { makeRng, randInt, randn, referenceLinear, type Rng } from './reference.js';
 
 interface Case {
   M: number;
@@ -32,23 +32,7 @@ function makeData(c: Case): Data {
   const x = randn(rng, c.M * c.K, c.seed % 2);  // every other case a view with a nonzero byteOffset
   const w = randn(rng, c.N * c.K);
   const bias = c.bias ? randn(rng, c.N) : undefined;
-  const ref = new Float64Array(c.M * c.N);
-  const mag = new Float64Array(c.M * c.N);
-  // W(j, k): 'out-in' stores W [N, K] (y = x·Wᵀ), 'in-out' stores W [K, N] (y = x·W).
-  const W = (j: number, k: number) => (c.layout === 'out-in' ? w[j * c.K + k]! : w[k * c.N + j]!);
-  for (let i = 0; i < c.M; i++) {
-    for (let j = 0; j < c.N; j++) {
-      let s = bias ? bias[j]! : 0;
-      let a = Math.abs(s);
-      for (let k = 0; k < c.K; k++) {
-        const p = x[i * c.K + k]! * W(j, k);
-        s += p;
-        a += Math.abs(p);
-      }
-      ref[i * c.N + j] = s;
-      mag[i * c.N + j] = a;
-    }
-  }
+  const { ref, mag } = referenceLinear(x, w, bias, c.M, c.N, c.K, c.layout === 'out-in');
   return { x, w, bias, ref, mag };
 }
 

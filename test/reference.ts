@@ -223,3 +223,31 @@ export function allclose(
   }
   return { ok: index < 0, maxAbs, maxRel, index };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linear map
+
+/**
+ * y[M, N] = x[M, K] · B + bias in float64, B = Wᵀ for 'out-in' (W [N, K]) or W for 'in-out'
+ * (W [K, N]). Also returns Σ|terms| per element, the scale a float32 rounding bound is relative to.
+ */
+export function referenceLinear(
+  x: Float32Array, w: Float32Array, bias: Float32Array | null | undefined, M: number, N: number, K: number, outIn: boolean,
+): { ref: Float64Array; mag: Float64Array } {
+  const ref = new Float64Array(M * N);
+  const mag = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = bias ? bias[j]! : 0;
+      let a = Math.abs(s);
+      for (let k = 0; k < K; k++) {
+        const p = x[i * K + k]! * (outIn ? w[j * K + k]! : w[k * N + j]!);
+        s += p;
+        a += Math.abs(p);
+      }
+      ref[i * N + j] = s;
+      mag[i * N + j] = a;
+    }
+  }
+  return { ref, mag };
+}
