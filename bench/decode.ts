@@ -1,46 +1,98 @@
-// npm run bench:decode — one decode step (Sq = 1) over a KV cache of length L, the way
-// MultiHeadAttention reads its KVCache: 'bshd' storage [B, maxLength, Hkv, D] with kvLengths = L.
+// npm run bench:decode [-- --threads N] [--quick] — one decode step (Sq = 1) over a KV cache of
+// length L, the way MultiHeadAttention reads its KVCache: 'bshd' storage [B, maxLength, Hkv, D]
+// with kvLengths = L, float32 and float16 (the cache's two dtypes).
+//
 // Decode is bandwidth-bound: each step reads every cached key and value once, so the figure that
-// matters is GB/s of K+V read (2·B·L·Hkv·D·4 bytes per step). Several caches are rotated so that a
-// step cannot be served from the last level cache when the working set is larger than it.
-import { info, scaledDotProductAttention, setThreads } from '../lib/index.js';
+// matters is GB/s of K+V read (2·B·L·Hkv·D·bytesPerElement per step), set against the machine's
+// read bandwidth from bench/peak.json (`npm run bench:peak`). Several caches are rotated so that a
+// step cannot be served from the last level cache when the working set is larger than it, and the
+// float32 and float16 steps alternate run by run, so the fp16 speedup is a ratio from one run.
+//
+// The float16 step goes through the same internal plan a float16 KVCache hands the backend (the
+// public scaledDotProductAttention takes Float32Array only).
+import { existsSync, readFileSync } from 'node:fs';
+import { info, setThreads } from '../lib/index.js';
+import { floatsToHalves } from '../lib/half.js';
+import { planSdpa } from '../lib/sdpa.js';
+import { activeBackend } from '../lib/select.js';
+import type { SdpaPlan } from '../lib/plan.js';
 
 const args = process.argv.slice(2);
 const threadsArg = args.includes('--threads') ? Number(args[args.indexOf('--threads') + 1]) : undefined;
 if (threadsArg) setThreads(threadsArg);
+const quick = args.includes('--quick');
 const i = info();
-console.log(`qkv ${i.version} | ${i.backend} (${i.simd}) | ${i.threads} thread(s) | node ${process.version}\n`);
+console.log(`qkv ${i.version} | ${i.backend} (${i.simd}) | ${i.threads} thread(s) | node ${process.version}`);
+
+const peakFile = new URL('./peak.json', import.meta.url);
+const peak = existsSync(peakFile) ? (JSON.parse(readFileSync(peakFile, 'utf8')) as { readGBs1?: number; readGBsAll?: number }) : {};
+const dram = i.threads > 1 ? peak.readGBsAll : peak.readGBs1;
+console.log(dram ? `DRAM read bandwidth (bench/peak.json, ${i.threads > 1 ? 'all threads' : '1 thread'}): ${dram} GB/s\n` : 'no bench/peak.json: run `npm run bench:peak` for the % of DRAM column\n');
 
 const B = 1, H = 32, D = 128;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-console.log('| L | Hkv | K+V MiB | ms per step | GB/s |');
-console.log('|---:|---:|---:|---:|---:|');
-for (const Hkv of [32, 8]) {
-  for (const L of [128, 1024, 4096, 16384]) {
-    const bytes = 2 * B * L * Hkv * D * 4;
-    const copies = Math.max(1, Math.min(8, Math.ceil((1.5 * 2 ** 30) / bytes))); // ≥ 1.5 GiB rotated
-    const caches = Array.from({ length: copies }, (_, c) => {
-      const k = new Float32Array(B * L * Hkv * D);
-      const v = new Float32Array(B * L * Hkv * D);
-      for (let j = 0; j < k.length; j++) {
-        k[j] = Math.sin(j * 0.001 + c);
-        v[j] = Math.cos(j * 0.002 + c);
-      }
-      return { k, v };
-    });
-    const q = Float32Array.from({ length: B * H * D }, (_, j) => Math.sin(j));
-    const out = new Float32Array(B * H * D);
-    const options = { batch: B, heads: H, kvHeads: Hkv, seqQ: 1, seqK: L, headDim: D, layout: 'bshd' as const, kvLengths: Int32Array.of(L), out };
-    const step = (c: number) => scaledDotProductAttention(q, caches[c].k, caches[c].v, options);
-    for (let c = 0; c < copies; c++) step(c);
-    const runs = Math.max(20, Math.min(400, Math.round(2e9 / bytes)));
-    const ms: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = process.hrtime.bigint();
-      step(r % copies);
-      ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+interface Variant {
+  plans: SdpaPlan[]; // one per rotated copy
+  bytes: number;
+  ms: number[];
+}
+
+/** `copies` caches of L keys, rotated; float16 ones hold the same values rounded to halves. */
+function makeVariants(Hkv: number, L: number): [Variant, Variant] {
+  const elems = B * L * Hkv * D;
+  const copies = Math.max(1, Math.min(8, Math.ceil((1.5 * 2 ** 30) / (elems * 8)))); // ≥ 1.5 GiB of fp32
+  const q = Float32Array.from({ length: B * H * D }, (_, j) => Math.sin(j));
+  const out = new Float32Array(B * H * D);
+  const options = { batch: B, heads: H, kvHeads: Hkv, seqQ: 1, seqK: L, headDim: D, layout: 'bshd' as const, kvLengths: Int32Array.of(L), out };
+  const f32: Variant = { plans: [], bytes: 2 * elems * 4, ms: [] };
+  const f16: Variant = { plans: [], bytes: 2 * elems * 2, ms: [] };
+  for (let c = 0; c < copies; c++) {
+    const k = new Float32Array(elems);
+    const v = new Float32Array(elems);
+    for (let j = 0; j < elems; j++) {
+      k[j] = Math.sin(j * 0.001 + c);
+      v[j] = Math.cos(j * 0.002 + c);
     }
-    const m = median(ms);
-    console.log(`| ${L} | ${Hkv} | ${(bytes / 2 ** 20).toFixed(1)} | ${m.toFixed(3)} | ${(bytes / (m / 1e3) / 1e9).toFixed(1)} |`);
+    f32.plans.push(planSdpa(q, k, v, options, false).plan);
+    const k16 = new Uint16Array(elems);
+    const v16 = new Uint16Array(elems);
+    floatsToHalves(k, k16, 0);
+    floatsToHalves(v, v16, 0);
+    f16.plans.push({ ...planSdpa(q, k, v, options, false).plan, k: k16, v: v16, kvDtype: 'float16' });
+  }
+  return [f32, f16];
+}
+
+function step(variant: Variant, r: number): void {
+  const plan = variant.plans[r % variant.plans.length]!;
+  const t0 = process.hrtime.bigint();
+  activeBackend.sdpa(plan);
+  variant.ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+}
+
+const fmt = (v: Variant) => {
+  const m = median(v.ms);
+  const gbs = v.bytes / (m / 1e3) / 1e9;
+  return { m, gbs, cells: `${m.toFixed(3)} | ${gbs.toFixed(1)} | ${dram ? `${Math.round((100 * gbs) / dram)}%` : '–'}` };
+};
+
+console.log('| L | Hkv | fp32 K+V MiB | fp32 ms | fp32 GB/s | fp32 % of DRAM | fp16 ms | fp16 GB/s | fp16 % of DRAM | fp16 speedup |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const Hkv of [32, 8]) {
+  for (const L of quick ? [128, 4096] : [128, 1024, 4096, 16384]) {
+    const [f32, f16] = makeVariants(Hkv, L);
+    for (let c = 0; c < f32.plans.length; c++) {
+      step(f32, c);
+      step(f16, c);
+    }
+    f32.ms.length = f16.ms.length = 0;
+    const runs = Math.max(quick ? 10 : 20, Math.min(quick ? 100 : 400, Math.round((quick ? 5e8 : 2e9) / f32.bytes)));
+    for (let r = 0; r < runs; r++) {
+      step(f32, r);
+      step(f16, r);
+    }
+    const a = fmt(f32), b = fmt(f16);
+    console.log(`| ${L} | ${Hkv} | ${(f32.bytes / 2 ** 20).toFixed(1)} | ${a.cells} | ${b.cells} | ${(a.m / b.m).toFixed(2)}× |`);
   }
 }

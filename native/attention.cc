@@ -4,8 +4,14 @@
 // A tile is: batch b, kv head hk, a chunk of that group's query heads g in [g0, g1) and a chunk of
 // query positions i in [i0, i1). Its rows (i, g) go i-major, r = (i - i0) * Gt + (g - g0), and all
 // read the same keys and values (k, v of head hk), so GQA/MQA query heads share every K/V block
-// the kernel loads; with Sq = 1 (decode) a tile is the G heads of one group. i-major also keeps
-// key_end nondecreasing along the rows, which the kernel needs (kernels.h).
+// the kernel loads. i-major also keeps key_end nondecreasing along the rows, which the kernel
+// needs (kernels.h).
+//
+// Decode (Sq = 1, groups of G <= kMaxDecodeGroup query heads): a tile spans Ht kv heads (as many as
+// its rows allow; rows head-major, then g), all rows with one key_end. The kernel then walks short
+// key blocks across the heads, so a [B, S, Hkv, D] cache (the KVCache's layout) streams whole
+// contiguous key rows; one head at a time would read D elements out of every Hkv * D, one page
+// per key, which ran at 62% of DRAM bandwidth against over 90% for contiguous streams.
 //
 // Work items. Tiles write disjoint rows of out / weights / scores, so they run as ParallelFor
 // items, each on the workspace of the slot that runs it. The position chunk is the outermost
@@ -13,7 +19,8 @@
 // more keys, so the costly tiles are handed out first and the cheap ones fill in at the end.
 //
 // Split over keys (decode: few rows, long Sk). When a call has fewer than kSplitTiles tiles and
-// at least 2 * kMinChunkKeys visible keys (and asks for no scores / weights), every tile's key
+// at least 2 * kMinChunkKeys visible K/V rows per tile (keys times Ht; and asks for no scores /
+// weights), every tile's key
 // range is also cut into chunks: item = (tile, chunk). Each chunk computes its partial softmax
 // (row max m_c, denominator l_c, unnormalized O_c; kernels.h) into a buffer, and a second pass
 // merges the chunks of each row exactly, in chunk order:
@@ -93,8 +100,10 @@ struct Plan {
   int64_t G;          // query heads per kv head
   int64_t Gt;         // query heads per tile (all G unless G > Br)
   int64_t Pt;         // query positions per tile
-  int64_t Rt;         // rows per tile at most: Gt * Pt
-  int64_t n_g, n_i;   // chunks of heads / of positions per (b, hk)
+  int64_t Ht;         // kv heads per tile: 1, or more for decode (see the top of the file)
+  int64_t Rt;         // rows per tile at most: Ht * Gt * Pt
+  int64_t n_hk;       // chunks of kv heads per b
+  int64_t n_g, n_i;   // chunks of query heads / of positions per (b, kv head chunk)
   int64_t n_tiles;
   int64_t n_chunks;   // key chunks per tile: 1 = no split over keys
   int64_t chunk;      // keys per chunk (when n_chunks > 1)
@@ -133,17 +142,19 @@ Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
   p.G = s.H / s.Hkv;
   p.Gt = Min(p.G, Br);
   p.Pt = Br / p.Gt;
-  p.Rt = p.Gt * Min(p.Pt, s.Sq);
+  p.Ht = s.Sq == 1 && p.G <= kMaxDecodeGroup ? Min(s.Hkv, Br / p.G) : 1;
+  p.Rt = p.Ht * p.Gt * Min(p.Pt, s.Sq);
+  p.n_hk = CeilDiv(s.Hkv, p.Ht);
   p.n_g = CeilDiv(p.G, p.Gt);
   p.n_i = CeilDiv(s.Sq, p.Pt);
-  p.n_tiles = s.B * s.Hkv * p.n_g * p.n_i;
+  p.n_tiles = s.B * p.n_hk * p.n_g * p.n_i;
   p.n_chunks = 1;
   p.chunk = s.Sk;
   p.partial_floats = 0;
   if (p.n_tiles < kSplitTiles && a.weights == nullptr && a.scores == nullptr) {
     int64_t key_hi = 0;  // the most keys any row sees (KeyEnd grows with i)
     for (int64_t b = 0; b < s.B; ++b) key_hi = Max(key_hi, KeyEnd(a, b, s.Sq - 1));
-    const int64_t want = Min(key_hi / kMinChunkKeys, CeilDiv(kSplitTiles, p.n_tiles));
+    const int64_t want = Min(key_hi * p.Ht / kMinChunkKeys, CeilDiv(kSplitTiles, p.n_tiles));
     if (want >= 2) {
       p.chunk = CeilDiv(CeilDiv(key_hi, want), 64) * 64;  // whole key blocks of every ISA
       p.n_chunks = CeilDiv(key_hi, p.chunk);
@@ -159,42 +170,48 @@ Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
 int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* rows, AttnTile& tile) {
   const AttnArgs& a = *p.a;
   const AttnShape& s = a.shape;
-  const int64_t per_i = s.B * s.Hkv * p.n_g;
+  const int64_t per_i = s.B * p.n_hk * p.n_g;
   const int64_t ic = p.n_i - 1 - tile_index / per_i;  // costly (late) positions first
   int64_t rest = tile_index % per_i;
   const int64_t gc = rest % p.n_g;
   rest /= p.n_g;
-  const int64_t hk = rest % s.Hkv;
-  const int64_t b = rest / s.Hkv;
+  const int64_t hkc = rest % p.n_hk;
+  const int64_t b = rest / p.n_hk;
   const int64_t i0 = ic * p.Pt, i1 = Min(s.Sq, i0 + p.Pt);
   const int64_t g0 = gc * p.Gt, g1 = Min(p.G, g0 + p.Gt);
+  const int64_t hk0 = hkc * p.Ht, hk1 = Min(s.Hkv, hk0 + p.Ht);
 
   const size_t mask_elem = a.mask_kind == MaskKind::kFloat ? sizeof(float) : sizeof(uint8_t);
   const int64_t* ms = a.mask_strides;
   int64_t n = 0;
-  for (int64_t i = i0; i < i1; ++i) {
-    const int64_t key_end = Min(KeyEnd(a, b, i), key_stop);
-    for (int64_t g = g0; g < g1; ++g, ++n) {
-      const int64_t h = hk * p.G + g;
-      const int64_t bhi = (b * s.H + h) * s.Sq + i;  // row of [B, H, Sq, Sk]
-      TileRow& row = rows[n];
-      row.q = a.q + b * p.qs.b + h * p.qs.h + i * p.qs.s;
-      row.out = a.out + b * p.os.b + h * p.os.h + i * p.os.s;
-      row.mask = a.mask_kind == MaskKind::kNone
-                     ? nullptr
-                     : static_cast<const char*>(a.mask) + (b * ms[0] + h * ms[1] + i * ms[2]) * mask_elem;
-      row.weights = a.weights != nullptr ? a.weights + bhi * s.Sk : nullptr;
-      row.scores = a.scores != nullptr ? a.scores + bhi * s.Sk : row.weights;  // weights as scratch
-      row.key_end = key_end;
+  for (int64_t hk = hk0; hk < hk1; ++hk) {  // one kv head unless decode (then i1 = i0 + 1)
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t key_end = Min(KeyEnd(a, b, i), key_stop);
+      for (int64_t g = g0; g < g1; ++g, ++n) {
+        const int64_t h = hk * p.G + g;
+        const int64_t bhi = (b * s.H + h) * s.Sq + i;  // row of [B, H, Sq, Sk]
+        TileRow& row = rows[n];
+        row.q = a.q + b * p.qs.b + h * p.qs.h + i * p.qs.s;
+        row.out = a.out + b * p.os.b + h * p.os.h + i * p.os.s;
+        row.mask = a.mask_kind == MaskKind::kNone
+                       ? nullptr
+                       : static_cast<const char*>(a.mask) + (b * ms[0] + h * ms[1] + i * ms[2]) * mask_elem;
+        row.weights = a.weights != nullptr ? a.weights + bhi * s.Sk : nullptr;
+        row.scores = a.scores != nullptr ? a.scores + bhi * s.Sk : row.weights;  // weights as scratch
+        row.key_end = key_end;
+      }
     }
   }
 
   const size_t kv_elem = a.kv_dtype == KvDtype::kF16 ? 2 : sizeof(float);
   tile.kv_dtype = static_cast<int32_t>(a.kv_dtype);
-  tile.k = static_cast<const char*>(a.k) + (b * p.ks.b + hk * p.ks.h) * kv_elem;
+  tile.k = static_cast<const char*>(a.k) + (b * p.ks.b + hk0 * p.ks.h) * kv_elem;
   tile.k_stride = p.ks.s;
-  tile.v = static_cast<const char*>(a.v) + (b * p.vs.b + hk * p.vs.h) * kv_elem;
+  tile.v = static_cast<const char*>(a.v) + (b * p.vs.b + hk0 * p.vs.h) * kv_elem;
   tile.v_stride = p.vs.s;
+  tile.kv_heads = hk1 - hk0;
+  tile.k_head_stride = p.ks.h;
+  tile.v_head_stride = p.vs.h;
   tile.D = s.D;
   tile.Dv = s.Dv;
   tile.Sk = s.Sk;

@@ -22,10 +22,18 @@ struct TileRow {
   int64_t key_end;    // keys [key_end, Sk) are blocked (causal / kv_lengths); 0 <= key_end <= Sk
 };
 
-// A tile: up to KernelTable::tile_rows query rows that all read the same keys and values (one
-// batch b and kv head hk; with GQA the rows mix the query heads of that group).
+// A tile: up to KernelTable::tile_rows query rows of one batch b that all read the same keys and
+// values (one kv head hk; with GQA the rows mix the query heads of that group).
 // Rows must be ordered by key_end, nondecreasing: the kernel relies on it to skip key blocks
 // (a block past every row's key_end is never visited) and to block keys with one prefix per key.
+//
+// Decode tiles may span several kv heads (kv_heads > 1): rows are then head-major, n_rows /
+// kv_heads (at most kMaxDecodeGroup) rows per head, every row with the same key_end, and head x's
+// keys and values start k_head_stride / v_head_stride elements after head x - 1's. The kernel
+// walks short key blocks across all the heads, so a [B, S, Hkv, D] cache streams whole
+// contiguous rows of Hkv * D elements instead of one D-slice per page from each head in turn.
+constexpr int64_t kMaxDecodeGroup = 4;
+
 struct AttnTile {
   // K and V elements: kv_dtype 0 = float, 1 = IEEE binary16 (uint16_t bits; a qkv::KvDtype value).
   // Strides count elements of that type. Either way the kernels compute in fp32.
@@ -41,6 +49,8 @@ struct AttnTile {
   int64_t mask_stride;   // element stride of the mask over keys (0 = broadcast)
   int64_t n_rows;        // 1 <= n_rows <= KernelTable::tile_rows
   const TileRow* rows;
+  int64_t kv_heads;      // >= 1; > 1 only as described above
+  int64_t k_head_stride, v_head_stride;
   // Split over keys (decode): only keys [key_begin, key_end_r) are visited (key_begin = 0 for
   // whole rows). With partial_ml non-null the tile computes a partial softmax instead of the
   // normalized output: for row r, m_r = max of its scores over the range (-inf if none is

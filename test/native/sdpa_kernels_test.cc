@@ -563,6 +563,31 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
     c.name = Describe(c) + " split-K long decode, mask + softcap";
     RunBoth(c, sets, true);
   }
+  // Decode tiles over several kv heads (Sq = 1, G <= 4): more kv heads than one tile holds (70 and
+  // 45 heads: a short last chunk of heads on every ISA), bshd like a KVCache, with and without the
+  // split over keys, ragged kv_lengths and a per-head float mask; float16 K/V too.
+  {
+    const int64_t HH[][2] = {{70, 70}, {135, 45}, {100, 25}};
+    const int64_t Sks[] = {40, 3000};
+    int v = 0;
+    for (const auto& hh : HH) {
+      for (int64_t Sk : Sks) {
+        Case c;
+        c.B = 2, c.H = hh[0], c.Hkv = hh[1], c.Sq = 1, c.Sk = Sk, c.D = 24, c.Dv = 19;
+        c.layout = Layout::kBSHD;
+        c.kv_lengths = {static_cast<int32_t>(Sk), static_cast<int32_t>(Sk / 3)};
+        if (v++ % 2 == 1) {
+          c.mask_kind = MaskKind::kFloat;
+          c.mask_dims[1] = c.H;
+          c.mask_dims[3] = c.Sk;
+          c.mask_inf_rate = 0.2f;
+          c.softcap = 10.0f;
+        }
+        c.name = Describe(c) + " multi-head decode tiles";
+        RunBoth(c, sets, true);
+      }
+    }
+  }
   {
     Case c;  // ragged kv_lengths: batch 1 has fewer keys than a chunk, batch 2 none at all
     c.B = 3, c.H = 4, c.Hkv = 2, c.Sq = 2, c.Sk = 2500, c.D = 32, c.Dv = 32;
