@@ -4,7 +4,7 @@
 import { debuglog } from 'node:util';
 import { jsBackend, version, type Backend } from './backend.js';
 import { loadHelp, loadNative, nativeRunAsync, nativeSdpa, type NativeBinding } from './native.js';
-import { defaultThreads, MAX_THREADS } from './threads.js';
+import { asyncPriority, defaultThreads, MAX_THREADS } from './threads.js';
 import { expectInt } from './validate.js';
 
 const debug = debuglog('qkv');
@@ -17,6 +17,7 @@ function requestedBackend(): 'auto' | 'native' | 'js' {
 }
 
 function nativeBackend(binding: NativeBinding): Backend {
+  const priority = asyncPriority();
   return {
     name: 'native',
     sdpa: (plan) => nativeSdpa(binding, plan),
@@ -24,7 +25,7 @@ function nativeBackend(binding: NativeBinding): Backend {
     gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed, N, bias, y),
     runAsync: (ops, signal) => nativeRunAsync(binding, ops, signal),
     threads: () => binding.threads(),
-    info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version }),
+    info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version, asyncPriority: priority }),
   };
 }
 

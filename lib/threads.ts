@@ -29,3 +29,19 @@ export function defaultThreads(): number {
   }
   return Math.max(1, Math.min(os.availableParallelism(), cgroupCpuLimit(), MAX_THREADS));
 }
+
+/** Scheduling of the pool threads that run async calls (native/thread_pool.h). */
+export type AsyncPriority = 'idle' | 'normal';
+
+/**
+ * QKV_ASYNC_PRIORITY, read once at load: 'idle' (the default) runs async calls on pool threads
+ * under Linux's SCHED_IDLE policy, so a woken event loop takes a core from them at once; 'normal'
+ * keeps the usual policy (for machines where other busy processes would otherwise starve them).
+ * The addon reads the same variable when it starts those threads.
+ */
+export function asyncPriority(): AsyncPriority {
+  const env = process.env.QKV_ASYNC_PRIORITY;
+  if (env === undefined || env === '' || env === 'idle') return 'idle';
+  if (env === 'normal') return 'normal';
+  throw new RangeError(`Expected 'idle' | 'normal' for QKV_ASYNC_PRIORITY but received '${env}'`);
+}

@@ -82,6 +82,12 @@ export interface BackendInfo {
   simd: SimdName;
   threads: number;
   version: string;
+  /**
+   * Native backend: how the pool threads that run async calls are scheduled, from
+   * QKV_ASYNC_PRIORITY. `'idle'` (default): Linux SCHED_IDLE, so the event loop never waits for a
+   * core they hold (elsewhere, or if the OS refuses, they keep the normal policy).
+   */
+  asyncPriority?: 'idle' | 'normal';
   /** Why the native addon did not load, when it did not. */
   nativeError?: string;
 }

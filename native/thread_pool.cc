@@ -3,19 +3,53 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <system_error>
 #include <thread>
 
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 namespace qkv {
 namespace {
+
+// Pool threads come in two kinds (thread_pool.h). A ParallelFor is "background" when its caller
+// is itself a background worker (an async job splitting its work); only workers of the same kind
+// help it, so a sync call never waits on a thread that runs at idle priority.
+enum Kind { kHelper = 0, kBackground = 1 };
+
+thread_local bool t_background = false;
+
+// Background workers drop to SCHED_IDLE: with every core busy computing async calls, a woken
+// event-loop thread then takes a core at once, where under the normal policy it waits for the
+// running thread's time slice (measured: p90 of a 1 ms timer's period 1.65 ms -> 1.13 ms with
+// both cores saturated by async layer calls). Unprivileged threads cannot leave SCHED_IDLE, which
+// is why sync calls get their own helpers. QKV_ASYNC_PRIORITY=normal keeps the normal policy
+// (lib/threads.ts validates the value). Best effort: a refusal leaves the thread as it was.
+bool LowerPriorityWanted() {
+  const char* env = std::getenv("QKV_ASYNC_PRIORITY");
+  return env == nullptr || std::strcmp(env, "normal") != 0;
+}
+
+void LowerThisThreadsPriority() {
+#if defined(__linux__)
+  sched_param param{};
+  param.sched_priority = 0;
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+#endif
+}
 
 // One ParallelFor in progress. Lives on its caller's stack; the caller leaves only when every
 // item is done and no helper still holds a pointer to it.
 struct Task {
   const std::function<void(int64_t, int)>* fn;
   int64_t n;
+  Kind kind;            // which workers may help
   std::atomic<int64_t> next{0};
   int64_t done = 0;     // guarded by Pool::mu_
   int helpers = 0;      // guarded by Pool::mu_: helpers working now
@@ -62,10 +96,12 @@ class Pool {
     Task task;
     task.fn = &fn;
     task.n = n;
+    task.kind = t_background ? kBackground : kHelper;
     task.max_helpers = helpers;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      EnsureWorkers(helpers);
+      // A background caller is one of the background workers: its helpers are the others.
+      EnsureWorkers(task.kind, task.kind == kBackground ? helpers + 1 : helpers);
       tasks_.push_front(&task);  // nested work first: it belongs to a call already running
       work_cv_.notify_all();
     }
@@ -78,7 +114,7 @@ class Pool {
 
   bool Submit(PoolJob* job) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (EnsureWorkers(threads()) == 0) return false;
+    if (EnsureWorkers(kBackground, threads()) == 0) return false;
     jobs_.push_back(job);
     work_cv_.notify_all();  // notify_one could wake a surplus thread that cannot take it
     return true;
@@ -95,35 +131,44 @@ class Pool {
  private:
   Pool() = default;
 
-  // Called with mu_ held. Async jobs need at least one pool thread even when threads() == 1.
-  // If the OS refuses a thread, the pool keeps what it has: ParallelFor callers then do more of
-  // the work themselves, and Submit reports failure when no thread exists at all.
-  int EnsureWorkers(int n) {
-    for (; n_workers_ < n; ++n_workers_) {
+  // Called with mu_ held: at least n workers of this kind. Async jobs need at least one
+  // background worker even when threads() == 1. If the OS refuses a thread, the pool keeps what
+  // it has: ParallelFor callers then do more of the work themselves, and Submit reports failure
+  // when no background worker exists at all.
+  int EnsureWorkers(Kind kind, int n) {
+    int& have = n_workers_[kind];
+    for (; have < n; ++have) {
       try {
-        std::thread([this, index = n_workers_] { WorkerLoop(index); }).detach();
+        std::thread([this, kind, index = have] { WorkerLoop(kind, index); }).detach();
       } catch (const std::system_error&) {
         break;
       }
     }
-    return n_workers_;
+    return have;
   }
 
-  Task* ClaimableTask() {
+  Task* ClaimableTask(Kind kind) {
     for (Task* t : tasks_) {
-      if (t->Claimable()) return t;
+      if (t->kind == kind && t->Claimable()) return t;
     }
     return nullptr;
   }
 
-  void WorkerLoop(int index) {
+  // Helpers: at most threads() - 1 help a sync caller. Background workers: threads() in all run
+  // async jobs and help each other's ParallelFor calls.
+  void WorkerLoop(Kind kind, int index) {
+    if (kind == kBackground) {
+      t_background = true;
+      if (LowerPriorityWanted()) LowerThisThreadsPriority();
+    }
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       Task* task = nullptr;
       work_cv_.wait(lock, [&] {
-        if (index >= threads()) return false;  // surplus thread: sleeps until threads grow
-        task = ClaimableTask();
-        return task != nullptr || !jobs_.empty();
+        const int active = kind == kBackground ? threads() : threads() - 1;
+        if (index >= active) return false;  // surplus thread: sleeps until threads grow
+        task = ClaimableTask(kind);
+        return task != nullptr || (kind == kBackground && !jobs_.empty());
       });
       if (task != nullptr) {
         ++task->helpers;
@@ -149,7 +194,7 @@ class Pool {
   std::condition_variable done_cv_;
   std::deque<Task*> tasks_;
   std::deque<PoolJob*> jobs_;
-  int n_workers_ = 0;  // threads started so far; they live as long as the process
+  int n_workers_[2] = {0, 0};  // threads started so far, per Kind; they live as long as the process
   std::atomic<int> threads_{1};
 };
 

@@ -6,6 +6,10 @@
 //   - Submit: queues a whole job (an async call) to run on a pool thread, first in, first out;
 //     the job usually calls ParallelFor itself. In-flight ParallelFor items are helped before a
 //     new job starts, so one request finishes early rather than all finishing late.
+// And two kinds of pool threads: helpers, which help the ParallelFor calls of threads outside the
+// pool (a sync call on the event loop or a worker_thread), and background workers, which run the
+// async jobs and help the ParallelFor calls those make. On Linux background workers run under
+// SCHED_IDLE (QKV_ASYNC_PRIORITY=normal: not), so the event loop never waits for a core they hold.
 #pragma once
 
 #include <cstdint>

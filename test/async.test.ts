@@ -156,6 +156,25 @@ describe.runIf(nativeBinding)('native pool', () => {
     expect(readMs, `readFile took ${readMs} ms; one call ${callMs} ms`).toBeLessThan(Math.max(callMs / 4, 10));
   });
 
+  // Linux only: /proc shows each thread's policy, and SCHED_IDLE is a Linux policy.
+  describe.runIf(process.platform === 'linux')('QKV_ASYNC_PRIORITY', () => {
+    const probe = (value: string | undefined) => {
+      const env = { ...process.env };
+      if (value === undefined) delete env.QKV_ASYNC_PRIORITY;
+      else env.QKV_ASYNC_PRIORITY = value;
+      return execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/priority-probe.ts'], { cwd: root, env, encoding: 'utf8', stdio: 'pipe' });
+    };
+    test('by default the threads running async calls are SCHED_IDLE', () => {
+      expect(JSON.parse(probe(undefined).trim().split('\n').pop()!)).toMatchObject({ asyncPriority: 'idle', same: true, idleThreads: 2 });
+    });
+    test("'normal' keeps the normal policy", () => {
+      expect(JSON.parse(probe('normal').trim().split('\n').pop()!)).toEqual({ asyncPriority: 'normal', same: true, idleThreads: 0 });
+    });
+    test('another value fails at load with a RangeError naming it', () => {
+      expect(() => probe('low')).toThrow(/RangeError: Expected 'idle' \| 'normal' for QKV_ASYNC_PRIORITY but received 'low'/);
+    });
+  });
+
   test('4 worker_threads x 50 concurrent calls each are correct', async () => {
     const workers = [0, 1, 2, 3].map((seed) => runWorker({ calls: 50, seqQ: 33, heads: 4, headDim: 16, seed }));
     const results = await Promise.all(workers.map((w) => w.done));
