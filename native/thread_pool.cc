@@ -84,7 +84,8 @@ class Pool {
   void SetThreads(int n) {
     std::lock_guard<std::mutex> lock(mu_);
     threads_.store(std::max(1, n), std::memory_order_relaxed);
-    work_cv_.notify_all();
+    work_cv_[kHelper].notify_all();
+    work_cv_[kBackground].notify_all();
   }
 
   void ParallelFor(int64_t n, int slots, const std::function<void(int64_t, int)>& fn) {
@@ -103,7 +104,7 @@ class Pool {
       // A background caller is one of the background workers: its helpers are the others.
       EnsureWorkers(task.kind, task.kind == kBackground ? helpers + 1 : helpers);
       tasks_.push_front(&task);  // nested work first: it belongs to a call already running
-      work_cv_.notify_all();
+      work_cv_[task.kind].notify_all();
     }
     const int64_t ran = task.Work(0);
     std::unique_lock<std::mutex> lock(mu_);
@@ -116,7 +117,7 @@ class Pool {
     std::lock_guard<std::mutex> lock(mu_);
     if (EnsureWorkers(kBackground, threads()) == 0) return false;
     jobs_.push_back(job);
-    work_cv_.notify_all();  // notify_one could wake a surplus thread that cannot take it
+    work_cv_[kBackground].notify_all();  // notify_one could wake a surplus thread that cannot take it
     return true;
   }
 
@@ -164,7 +165,7 @@ class Pool {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       Task* task = nullptr;
-      work_cv_.wait(lock, [&] {
+      work_cv_[kind].wait(lock, [&] {
         const int active = kind == kBackground ? threads() : threads() - 1;
         if (index >= active) return false;  // surplus thread: sleeps until threads grow
         task = ClaimableTask(kind);
@@ -190,7 +191,7 @@ class Pool {
   }
 
   std::mutex mu_;
-  std::condition_variable work_cv_;
+  std::condition_variable work_cv_[2];  // per Kind: a wake-up reaches only threads that can act on it
   std::condition_variable done_cv_;
   std::deque<Task*> tasks_;
   std::deque<PoolJob*> jobs_;
