@@ -8,7 +8,8 @@
 //   - monitorEventLoopDelay({ resolution: 1 }) with a 1 ms interval running: the period of a 1 ms
 //     timer (so 1 ms is the floor). libuv keeps loop time in whole milliseconds, so whenever the
 //     loop wakes for anything between two ticks (here: a request completing), the next tick can
-//     come up to 1 ms late with the loop idle; the "no compute" row measures that floor.
+//     come up to 1 ms late with the loop idle. The "no compute" row measures that floor: the loop
+//     woken every 4 ms (about the rate requests complete) by messages from another thread.
 //   - ping: a worker_thread posts a timestamped message every millisecond and the main thread
 //     records how long each waited to be handled. Messages wake the loop directly (no timer
 //     rounding), so this is the delay an incoming request would see.
@@ -73,16 +74,26 @@ const CLIENTS = 8;
 await Promise.all(Array.from({ length: 16 }, () => layer.forwardAsync(x1)));
 for (let r = 0; r < 16; r++) layer.forward(x1);
 
-const pinger = new Worker(
+// Posts timestamps every `ms` milliseconds between 'start' and 'stop'.
+const ticking = (ms: number) => new Worker(
   `const { parentPort } = require('node:worker_threads');
    let timer = null;
    parentPort.on('message', (m) => {
-     if (m === 'start') timer = setInterval(() => parentPort.postMessage(performance.timeOrigin + performance.now()), 1);
+     if (m === 'start') timer = setInterval(() => parentPort.postMessage(performance.timeOrigin + performance.now()), ${ms});
      else { clearInterval(timer); parentPort.postMessage('stopped'); }
    });`,
   { eval: true },
 );
-await new Promise((r) => pinger.once('online', r));
+const pinger = ticking(1);
+const waker = ticking(4);
+await Promise.all([pinger, waker].map((w) => new Promise((r) => w.once('online', r))));
+/** The no-compute load: n "requests" that each end when the waker's next message arrives. */
+async function wakes(n: number): Promise<void> {
+  waker.postMessage('start');
+  for (let r = 0; r < n; r++) await new Promise((res) => waker.once('message', res));
+  waker.postMessage('stop');
+  await new Promise((res) => waker.once('message', (m) => m === 'stopped' && res(m)));
+}
 
 interface Probe { eldP50: number; eldP99: number; eldMax: number; pingP50: number; pingP99: number; pingMax: number; ms: number; blockedMs: number }
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
@@ -171,7 +182,7 @@ try {
 }
 
 const modes: Array<[string, () => Promise<unknown>]> = [
-  ['no compute: the loop woken at the same rate by a timer (the floor)', () => clients(N, 1, () => new Promise((r) => setTimeout(r, 4)))],
+  ['no compute: the loop woken every 4 ms by a worker_thread (the floor)', () => wakes(N)],
   [`forwardAsync, ${CLIENTS} clients`, () => clients(N, CLIENTS, () => layer.forwardAsync(x1))],
   ['forwardAsync, one after another', () => clients(N, 1, () => layer.forwardAsync(x1))],
   [`forwardAsync, all ${N} sent at once`, () => Promise.all(Array.from({ length: N }, () => layer.forwardAsync(x1)))],
@@ -193,4 +204,4 @@ for (const [name, load] of modes) {
   const rps = name.startsWith('no compute') ? '–' : ((N * 1000) / r.ms).toFixed(0);
   console.log(`| ${name} | ${r.ms.toFixed(1)} | ${rps} | ${f(r.blockedMs)} | ${f(r.eldP50)} / ${f(r.eldP99)} / ${f(r.eldMax)} | ${f(r.pingP50)} / ${f(r.pingP99)} / ${f(r.pingMax)} |`);
 }
-await pinger.terminate();
+await Promise.all([pinger.terminate(), waker.terminate()]);
