@@ -19,7 +19,7 @@
 // then copied into the cache's [B, maxLength, Hkv, Dh] storage ('bshd' with Sk = maxLength, read in
 // place by the same sdpa kernels, kvLengths = the new lengths, queryOffset = the old ones). A
 // 'float16' cache rounds the rows to halves as it copies them, and its plan says kvDtype 'float16'.
-import { callerError, expectSignal, withCallerStack } from './async.js';
+import { abortError, callerError, expectSignal, withCallerStack } from './async.js';
 import type { Backend } from './backend.js';
 import { KVCache, cacheState, importInto, writeRows, type CacheState } from './cache.js';
 import { runOps, type Op } from './ops.js';
@@ -61,8 +61,13 @@ interface LayerCall {
   pre?: Op[];
   /** With a cache: copies the new K and V rows into it (on the JS thread, between pre and ops). */
   append?: () => void;
-  /** With a cache: its state, locked while a forwardAsync is in flight. */
+  /** With a cache: its state, locked while a forwardAsync on it is in flight. */
   cache?: CacheState;
+  /**
+   * Async calls without a cache: takes the call's scratch set and output and fills `ops` and
+   * `release`. Until then the call holds no memory but its arguments (see MAX_ACTIVE_FACTOR).
+   */
+  start?: () => void;
   ops: Op[];
   signal: AbortSignal | undefined;
   finish(): Float32Array | MhaResult;
@@ -96,6 +101,15 @@ class ScratchSet {
 const MAX_SPARE_SCRATCH = 8;
 
 /**
+ * Async forward calls (without a cache) of one layer that hold scratch and run at once: this many
+ * per pool thread; later ones wait, in order, holding only their arguments. A burst of N calls
+ * would otherwise allocate N sets of intermediates up front (1.5 MiB each for a BERT-base request
+ * of 128 tokens): memory that grows with the queue, and ~0.5 ms of page faults per call on the
+ * event loop. Two per thread keep every thread busy while the next call is set up.
+ */
+const MAX_ACTIVE_FACTOR = 2;
+
+/**
  * The attention layer of a transformer block (DESIGN.md, MultiHeadAttention). Subclassed in
  * lib/index.ts and lib/js/index.ts to bind the backend.
  */
@@ -117,6 +131,10 @@ export class MultiHeadAttentionBase {
   readonly #sync = new ScratchSet();
   /** Scratch sets of settled async calls, ready for the next ones (concurrent calls each own one). */
   readonly #spare: ScratchSet[] = [];
+  /** Async calls started and not yet settled (see MAX_ACTIVE_FACTOR). */
+  #active = 0;
+  /** Async calls waiting for one of them to settle, first in first out. */
+  readonly #waiting: Array<() => void> = [];
 
   protected constructor(backend: Backend, config: MultiHeadAttentionConfig) {
     const p = loadMhaParams(backend, config);
@@ -160,17 +178,22 @@ export class MultiHeadAttentionBase {
     const caller = callerError();
     const backend = this.#backend;
     if (!call.pre) {
-      return backend.runAsync(call.ops, call.signal).then(
-        () => {
-          const result = call.finish();
-          call.release?.();
-          return result;
-        },
-        (err: unknown) => {
-          call.release?.();
-          return Promise.reject(withCallerStack(err, caller));
-        },
-      );
+      return this.#admit(call.signal)
+        .then(() => {
+          call.start!();
+          return backend.runAsync(call.ops, call.signal);
+        })
+        .then(
+          () => {
+            const result = call.finish();
+            call.release!();
+            return result;
+          },
+          (err: unknown) => {
+            call.release?.();
+            return Promise.reject(withCallerStack(err, caller));
+          },
+        );
     }
     // With a cache: projections on the pool, the append on the JS thread, then attention and the
     // output projection on the pool. The appended rows sit past lengths[b] (invisible) until finish()
@@ -251,6 +274,39 @@ export class MultiHeadAttentionBase {
     if (this.#spare.length < MAX_SPARE_SCRATCH) this.#spare.push(set);
   }
 
+  /**
+   * Resolves when the call may take its scratch and run (at once while fewer than
+   * MAX_ACTIVE_FACTOR × threads calls are active); the call then counts as active until `#settled`.
+   * An abort while waiting rejects at once with an AbortError and gives the place up.
+   */
+  #admit(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#active < MAX_ACTIVE_FACTOR * this.#backend.threads()) {
+      this.#active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#active++;
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = this.#waiting.indexOf(go);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        reject(abortError(signal!));
+      };
+      if (signal?.aborted) return reject(abortError(signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.push(go);
+    });
+  }
+
+  /** An admitted call has settled: its place goes to the next waiting call. */
+  #settled(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+
   /** Validates a forward call and lays it out as ops. Nothing is written before it returns. */
   #plan(x: Float32Array, options: MhaForwardAsyncOptions | undefined, isAsync: boolean): LayerCall {
     const { E, H, Hkv, Dh, q: pq, k: pk, v: pv, o: po } = this.#p;
@@ -281,48 +337,70 @@ export class MultiHeadAttentionBase {
 
     const Mq = B * S;
     const Mk = B * Sk;
-    // Sync calls reuse the layer's scratch; async calls may overlap, so each gets its own.
-    const set = isAsync ? (this.#spare.pop() ?? new ScratchSet()) : this.#sync;
-    const release = isAsync ? () => this.#giveBack(set) : undefined;
-    const q = set.q.take(Mq * H * Dh);
-    const k = set.k.take(Mk * Hkv * Dh);
-    const v = set.v.take(Mk * Hkv * Dh);
-    const attn = set.attn.take(Mq * H * Dh);
     const probLen = B * H * S * Sk;
-    const weights = !needWeights ? undefined : average ? set.weights.take(probLen) : new Float32Array(probLen);
     // Validates mask and kvLengths (same names and messages as scaledDotProductAttention). Causal is
-    // about token positions: key j is visible from query i iff j <= i (offset 0, 'top-left').
-    const { plan } = planSdpa(q, k, v, {
+    // about token positions: key j is visible from query i iff j <= i (offset 0, 'top-left'). The
+    // layer's sync scratch stands in for q, k, v and the attention output (their sizes are what is
+    // checked); `bind` then points the plan at the scratch the call runs with.
+    const sync = this.#sync;
+    const { plan } = planSdpa(sync.q.take(Mq * H * Dh), sync.k.take(Mk * Hkv * Dh), sync.v.take(Mk * Hkv * Dh), {
       batch: B, heads: H, kvHeads: Hkv, seqQ: S, seqK: Sk, headDim: Dh, layout: 'bshd',
-      causal: causal ? 'top-left' : false, mask: o.mask, kvLengths: o.kvLengths, out: attn, weights,
+      causal: causal ? 'top-left' : false, mask: o.mask, kvLengths: o.kvLengths, out: sync.attn.take(Mq * H * Dh),
     }, false);
-
-    let y: Float32Array;
-    if (o.out === undefined) {
-      y = new Float32Array(Mq * E);
-    } else {
-      y = expectF32('options.out', o.out, { B, S, E });
-      expectNoOverlap('options.out', y, [
+    const out = o.out === undefined ? null : expectF32('options.out', o.out, { B, S, E });
+    if (out) {
+      expectNoOverlap('options.out', out, [
         ['x', x], ['options.context', context], ['options.mask.data', plan.mask],
         ['options.kvLengths', plan.kvLengths], ['options.seqLens', seqLens],
       ]);
     }
 
-    // Every check has passed.
-    const src = context ?? x;
-    const ops: Op[] = [
-      { kind: 'gemm', x, M: Mq, K: E, packed: pq.packed, N: pq.N, bias: pq.bias, y: q },
-      { kind: 'gemm', x: src, M: Mk, K: E, packed: pk.packed, N: pk.N, bias: pk.bias, y: k },
-      { kind: 'gemm', x: src, M: Mk, K: E, packed: pv.packed, N: pv.N, bias: pv.bias, y: v },
-      { kind: 'sdpa', plan },
-      { kind: 'gemm', x: attn, M: Mq, K: H * Dh, packed: po.packed, N: po.N, bias: po.bias, y },
-    ];
-    const finish = (): Float32Array | MhaResult => {
-      if (seqLens) zeroPaddedRows(y, plan.weights, seqLens, B, H, S, Sk, E);
-      if (!needWeights) return y;
-      return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
+    // Every check has passed. Sync calls reuse the layer's scratch; async calls may overlap, so
+    // each takes its own when it starts (`start`), and allocates its output then too.
+    let y = out ?? new Float32Array(0);
+    const call: LayerCall = {
+      ops: [],
+      signal,
+      finish: () => {
+        if (seqLens) zeroPaddedRows(y, plan.weights, seqLens, B, H, S, Sk, E);
+        if (!needWeights) return y;
+        return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
+      },
     };
-    return { ops, signal, finish, release };
+    const bind = (set: ScratchSet): void => {
+      const q = set.q.take(Mq * H * Dh);
+      const k = set.k.take(Mk * Hkv * Dh);
+      const v = set.v.take(Mk * Hkv * Dh);
+      const attn = set.attn.take(Mq * H * Dh);
+      plan.q = q;
+      plan.k = k;
+      plan.v = v;
+      plan.out = attn;
+      if (needWeights) plan.weights = average ? set.weights.take(probLen) : new Float32Array(probLen);
+      if (!out) y = new Float32Array(Mq * E);
+      const src = context ?? x;
+      call.ops = [
+        { kind: 'gemm', x, M: Mq, K: E, packed: pq.packed, N: pq.N, bias: pq.bias, y: q },
+        { kind: 'gemm', x: src, M: Mk, K: E, packed: pk.packed, N: pk.N, bias: pk.bias, y: k },
+        { kind: 'gemm', x: src, M: Mk, K: E, packed: pv.packed, N: pv.N, bias: pv.bias, y: v },
+        { kind: 'sdpa', plan },
+        { kind: 'gemm', x: attn, M: Mq, K: H * Dh, packed: po.packed, N: po.N, bias: po.bias, y },
+      ];
+    };
+    if (!isAsync) {
+      bind(sync);
+    } else {
+      call.start = () => {
+        const set = this.#spare.pop() ?? new ScratchSet();
+        // Set first: if bind fails (out of memory), the rejection still gives the place back.
+        call.release = () => {
+          this.#giveBack(set);
+          this.#settled();
+        };
+        bind(set);
+      };
+    }
+    return call;
   }
 
   /** forward(x, { cache }): validates, then projections → append → attention over the cache → out. */

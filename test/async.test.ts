@@ -128,6 +128,59 @@ describe.runIf(nativeBinding)('native pool', () => {
     native.setThreads(threadsBefore);
   });
 
+  // MultiHeadAttention admits 2 × threads async calls at a time; the rest wait in JS, holding no
+  // scratch, and start in order as calls settle.
+  test('a burst of layer calls runs at most 2 per thread at once, in order, with the right results', async () => {
+    native.setThreads(1);
+    const E = 64;
+    const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) });
+    const xs = Array.from({ length: 24 }, (_, c) => fill(40 * E, (i) => Math.sin(i * 0.01 * (c + 1))));
+    const want = xs.map((x) => layer.forward(x, { causal: true }));
+    const binding = nativeBinding as unknown as { runAsync: (ops: unknown[][], cb: (e: Error | null) => void) => number };
+    const original = binding.runAsync;
+    let inFlight = 0, most = 0;
+    const order: number[] = []; // the order calls reach the pool: the first op's x tells which call
+    binding.runAsync = (ops, cb) => {
+      most = Math.max(most, ++inFlight);
+      order.push((xs as unknown[]).indexOf(ops[0]![1]));
+      return original.call(binding, ops, (e) => {
+        inFlight--;
+        cb(e);
+      });
+    };
+    try {
+      const got = await Promise.all(xs.map((x) => layer.forwardAsync(x, { causal: true })));
+      got.forEach((y, c) => expect(y).toEqual(want[c]));
+    } finally {
+      binding.runAsync = original;
+      native.setThreads(threadsBefore);
+    }
+    expect(most).toBe(2);
+    expect(order).toEqual(xs.map((_, c) => c));
+  });
+
+  test('a layer call aborted while waiting for its turn rejects at once; the others still run', async () => {
+    native.setThreads(1);
+    const E = 64;
+    const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) });
+    const x = fill(256 * E, (i) => Math.cos(i * 0.003));
+    const want = layer.forward(x);
+    const running = [1, 2, 3].map(() => layer.forwardAsync(x)); // two start, the third waits
+    const controller = new AbortController();
+    const out = new Float32Array(x.length).fill(5);
+    const waiting = layer.forwardAsync(x, { out, signal: controller.signal });
+    let settledFirst = '';
+    waiting.catch(() => (settledFirst ||= 'aborted'));
+    running[0]!.then(() => (settledFirst ||= 'running'));
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    const got = await Promise.all(running);
+    native.setThreads(threadsBefore);
+    expect(settledFirst).toBe('aborted');
+    expect(out.every((v) => v === 5)).toBe(true);
+    for (const y of got) expect(y).toEqual(want);
+  });
+
   // Timing tests say nothing about memory safety and an instrumented build is several times slower.
   test.skipIf(SANITIZED)('the event loop stays responsive while async layer calls run', async () => {
     const E = 768, S = 512;

@@ -25,14 +25,16 @@
 // keys per pass (one load of q[d] / acc[d] serves four keys). Dot products and accumulators are
 // doubles (V8 numbers). A row with every key blocked has l == 0 and yields
 // zeros in out and weights, never NaN. `weights` is a post-pass per row: w_j = exp(s_j - m) / l.
-// Memory: O(BLOCK + Dv) scratch per call, plus the optional [B,H,Sq,Sk] weights/scores.
+// Memory: O(BLOCK + Dv) scratch per call (float16 K/V: plus O(Sk (D + Dv))), plus the optional
+// [B,H,Sq,Sk] weights/scores.
 //
 // float16 K/V (p.kvDtype 'float16', a float16 KVCache: k and v are Uint16Arrays of binary16 bits):
-// before its dot products, a block's open keys are widened into a dense Float32Array scratch
-// (BLOCK rows of D) through the 65536-entry table of lib/half.ts, and likewise its values before
-// p.V; the dot and p.V loops then read that scratch. So every element load in the hot loops stays a
-// Float32Array load whatever the dtype (the float32 path keeps its monomorphic loads and pays one
-// ternary per key), and the arithmetic is the same as for float32 K/V of the decoded values.
+// when the loop reaches a new (batch, kv head), the keys and values its rows can see are widened
+// once into dense Float32Array scratch ([Sk, D] and [Sk, Dv]) through the 65536-entry table of
+// lib/half.ts, and the loops below read that scratch as if it were a float32 input. So every
+// element load in the hot loops stays a Float32Array load whatever the dtype, the G query heads
+// of a group and all Sq rows share one widening, and the arithmetic is the same as for float32
+// K/V of the decoded values. (Widening per block and row instead cost 5.5x the float32 time.)
 
 import { halfTable } from '../half.js';
 import { stridesFor, type SdpaPlan } from '../plan.js';
@@ -76,10 +78,10 @@ export function sdpaJs(p: SdpaPlan): void {
   const openBias = new Float64Array(blk); // their float-mask values
   const openP = new Float64Array(blk); // their exp(s - m)
   const acc = new Float64Array(Math.max(Dv, 1)); // output accumulator
-  // What the dot and p.V loops read: the inputs, or (float16) the widened open rows of the block,
-  // row t of the open list at t * D / t * Dv.
-  const k: Float32Array = f16 ? new Float32Array(blk * D) : (p.k as Float32Array);
-  const v: Float32Array = f16 ? new Float32Array(blk * Dv) : (p.v as Float32Array);
+  // What the dot and p.V loops read: the inputs, or (float16) the current kv head widened, key j
+  // at j * D / j * Dv.
+  const k: Float32Array = f16 ? new Float32Array(Sk * D) : (p.k as Float32Array);
+  const v: Float32Array = f16 ? new Float32Array(Sk * Dv) : (p.v as Float32Array);
   // A weights row doubles as storage for the row's scores when `scores` is not asked for.
   const rowScores = scores !== null ? scores : weights;
 
@@ -88,8 +90,24 @@ export function sdpaJs(p: SdpaPlan): void {
     const offB = causal && offsets !== null ? offsets[b]! : 0;
     for (let h = 0; h < H; h++) {
       const hk = (h / G) | 0;
-      const kBase = b * ksB + hk * ksH;
-      const vBase = b * vsB + hk * vsH;
+      // Where key j of this head starts: kBase + j * kStride in k (likewise for v).
+      let kBase = b * ksB + hk * ksH;
+      let vBase = b * vsB + hk * vsH;
+      let kStride = ksS;
+      let vStride = vsS;
+      if (f16) {
+        if (h % G === 0) { // a new kv head: widen the keys any of its rows can see
+          const n = Math.max(0, Math.min(lenB, Sk));
+          for (let j = 0; j < n; j++) {
+            const ks = kBase + j * ksS, vs = vBase + j * vsS;
+            for (let d = 0; d < D; d++) k[j * D + d] = half[k16[ks + d]!]!;
+            for (let d = 0; d < Dv; d++) v[j * Dv + d] = half[v16[vs + d]!]!;
+          }
+        }
+        kBase = vBase = 0;
+        kStride = D;
+        vStride = Dv;
+      }
       for (let i = 0; i < Sq; i++) {
         const qo = b * qsB + h * qsH + i * qsS;
         const oo = b * osB + h * osH + i * osS;
@@ -132,13 +150,6 @@ export function sdpaJs(p: SdpaPlan): void {
           }
 
           // 2. Scores of the open keys, four keys per pass over q, and their max.
-          if (f16) {
-            for (let t = 0; t < n; t++) {
-              const src = kBase + open[t]! * ksS;
-              const dst = t * D;
-              for (let d = 0; d < D; d++) k[dst + d] = half[k16[src + d]!]!;
-            }
-          }
           let bm = -Infinity;
           let t = 0;
           for (; t + 3 < n; t += 4) {
@@ -146,10 +157,10 @@ export function sdpaJs(p: SdpaPlan): void {
             const jb = open[t + 1]!;
             const jc = open[t + 2]!;
             const jd = open[t + 3]!;
-            const ka = f16 ? t * D : kBase + ja * ksS;
-            const kb = f16 ? (t + 1) * D : kBase + jb * ksS;
-            const kc = f16 ? (t + 2) * D : kBase + jc * ksS;
-            const kd = f16 ? (t + 3) * D : kBase + jd * ksS;
+            const ka = kBase + ja * kStride;
+            const kb = kBase + jb * kStride;
+            const kc = kBase + jc * kStride;
+            const kd = kBase + jd * kStride;
             let sa = 0;
             let sb = 0;
             let scC = 0;
@@ -187,7 +198,7 @@ export function sdpaJs(p: SdpaPlan): void {
           }
           for (; t < n; t++) { // leftovers
             const j = open[t]!;
-            const kj = f16 ? t * D : kBase + j * ksS;
+            const kj = kBase + j * kStride;
             let s = 0;
             for (let d = 0; d < D; d++) s += q[qo + d]! * k[kj + d]!;
             s *= scale;
@@ -219,29 +230,22 @@ export function sdpaJs(p: SdpaPlan): void {
             openP[t] = pj;
             l += pj;
           }
-          if (f16) {
-            for (t = 0; t < n; t++) {
-              const src = vBase + open[t]! * vsS;
-              const dst = t * Dv;
-              for (let d = 0; d < Dv; d++) v[dst + d] = half[v16[src + d]!]!;
-            }
-          }
           for (t = 0; t + 3 < n; t += 4) {
             const pa = openP[t]!;
             const pb = openP[t + 1]!;
             const pc = openP[t + 2]!;
             const pd = openP[t + 3]!;
-            const va = f16 ? t * Dv : vBase + open[t]! * vsS;
-            const vb = f16 ? (t + 1) * Dv : vBase + open[t + 1]! * vsS;
-            const vc = f16 ? (t + 2) * Dv : vBase + open[t + 2]! * vsS;
-            const vd = f16 ? (t + 3) * Dv : vBase + open[t + 3]! * vsS;
+            const va = vBase + open[t]! * vStride;
+            const vb = vBase + open[t + 1]! * vStride;
+            const vc = vBase + open[t + 2]! * vStride;
+            const vd = vBase + open[t + 3]! * vStride;
             for (let d = 0; d < Dv; d++) {
               acc[d] += pa * v[va + d]! + pb * v[vb + d]! + pc * v[vc + d]! + pd * v[vd + d]!;
             }
           }
           for (; t < n; t++) { // leftovers
             const pj = openP[t]!;
-            const vj = f16 ? t * Dv : vBase + open[t]! * vsS;
+            const vj = vBase + open[t]! * vStride;
             for (let d = 0; d < Dv; d++) acc[d] += pj * v[vj + d]!;
           }
         }
