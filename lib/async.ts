@@ -21,7 +21,11 @@ export function expectSignal(name: string, v: unknown): AbortSignal | undefined 
  * points at the caller's line (sharp does the same).
  */
 export function callerError(): RangeError {
+  // One stack capture, not two (the constructor's would be thrown away): it is paid on every call.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   const e = new RangeError('');
+  Error.stackTraceLimit = limit;
   Error.captureStackTrace?.(e, callerError);
   return e;
 }

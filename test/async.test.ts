@@ -9,6 +9,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import * as native from '../lib/index.js';
 import * as js from '../lib/js/index.js';
 import { nativeBinding } from '../lib/select.js';
+import { callerError, withCallerStack } from '../lib/async.js';
 
 /** Set by scripts/test-asan.sh: the addon is an ASan+UBSan build. */
 const SANITIZED = process.env.QKV_SANITIZED === '1';
@@ -80,6 +81,18 @@ describe.each(apis)('async equals sync [$name]', ({ api }) => {
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
     expect(out.every((x) => x === 7)).toBe(true);
   });
+});
+
+test('a RangeError found on the pool is re-told with the stack of the line that made the call', () => {
+  const caller = (function requestHandler() {
+    return callerError();
+  })();
+  expect(caller.stack!.split('\n')[1]).toMatch(/at requestHandler /);
+  const told = withCallerStack(new RangeError('Could not allocate the workspace'), caller) as RangeError;
+  expect(told).toBe(caller);
+  expect(told.message).toBe('Could not allocate the workspace');
+  const other = new TypeError('x');
+  expect(withCallerStack(other, callerError())).toBe(other);
 });
 
 describe.runIf(nativeBinding)('native pool', () => {
