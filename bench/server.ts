@@ -98,7 +98,7 @@ async function wakes(n: number): Promise<void> {
 interface Probe { eldP50: number; eldP99: number; eldMax: number; pingP50: number; pingP99: number; pingMax: number; ms: number; blockedMs: number }
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
-/** Runs `load` with both probes on; blockedMs: how long `load` itself kept the loop busy before its first await. */
+/** Runs `load` with both probes on; blockedMs: how long `load` kept the loop busy before it first yielded (its synchronous part and the microtasks it queued). */
 async function probe(load: () => Promise<unknown>): Promise<Probe> {
   const pings: number[] = [];
   const onPing = (sent: unknown) => {
@@ -113,6 +113,7 @@ async function probe(load: () => Promise<unknown>): Promise<Probe> {
   pings.length = 0;
   const t0 = performance.now();
   const running = load();
+  await new Promise((r) => setImmediate(r)); // after load's synchronous part and the microtasks it queued
   const blockedMs = performance.now() - t0;
   await running;
   const ms = performance.now() - t0;
@@ -184,6 +185,16 @@ try {
 const modes: Array<[string, () => Promise<unknown>]> = [
   ['no compute: the loop woken every 4 ms by a worker_thread (the floor)', () => wakes(N)],
   [`forwardAsync, ${CLIENTS} clients`, () => clients(N, CLIENTS, () => layer.forwardAsync(x1))],
+  [`forwardAsync, ${CLIENTS} clients, each reusing its out`, () => {
+    const outs = Array.from({ length: CLIENTS }, () => new Float32Array(x1.length));
+    let sent = 0;
+    return Promise.all(outs.map(async (out) => {
+      while (sent < N) {
+        sent++;
+        await layer.forwardAsync(x1, { out });
+      }
+    }));
+  }],
   ['forwardAsync, one after another', () => clients(N, 1, () => layer.forwardAsync(x1))],
   [`forwardAsync, all ${N} sent at once`, () => Promise.all(Array.from({ length: N }, () => layer.forwardAsync(x1)))],
   ['forward (sync), one after another', () => clients(N, 1, async () => {
