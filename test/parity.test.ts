@@ -126,6 +126,10 @@ function allCases(): Case[] {
     { ...base, B: 1, H: 4, Hkv: 4, Sq: 17, Sk: 40, D: 64, Dv: 64, mask: 'bool', maskDims: [17, 40], blockRow: true, weights: true },
     { ...base, B: 3, H: 2, Hkv: 1, Sq: 8, Sk: 8, D: 1, Dv: 1, mask: 'float', maskDims: [3, 2, 8, 8], blockRow: true, causal: 'top-left', view: 5 },
     { ...base, B: 2, H: 8, Hkv: 1, Sq: 1, Sk: 257, D: 128, Dv: 128, causal: 'true', kvLengths: 'random' },
+    // Decode tiles spanning several kv heads (native/attention.cc): more kv heads than one tile holds
+    // (70 and 45), GQA groups of 3, split over keys, ragged lengths, a per-head mask.
+    { ...base, B: 2, H: 70, Hkv: 70, Sq: 1, Sk: 1500, D: 24, Dv: 19, layout: 'bshd', kvLengths: 'random' },
+    { ...base, B: 1, H: 135, Hkv: 45, Sq: 1, Sk: 700, D: 16, Dv: 16, layout: 'bshd', mask: 'float', maskDims: [1, 135, 1, 700], softcap: 20 },
   ];
   const n = 150 - fixed.length;
   return [...fixed.map((c, i) => ({ ...c, id: n + i, seed: 1000 + i })), ...makeCases(n)].sort((a, b) => a.id - b.id);
