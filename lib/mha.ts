@@ -31,6 +31,7 @@ import type {
   KVCacheDType, KVCacheExport, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
 } from './types.js';
 import {
+  allocateF32,
   expectAllFinite,
   expectBoolean,
   expectDim,
@@ -356,7 +357,8 @@ export class MultiHeadAttentionBase {
     }
 
     // Every check has passed. Sync calls reuse the layer's scratch; async calls may overlap, so
-    // each takes its own when it starts (`start`), and allocates its output then too.
+    // each takes its own when it starts (`start`), and allocates its output then too: a failure to
+    // allocate then rejects the call (RangeError) instead of throwing.
     let y = out ?? new Float32Array(0);
     const call: LayerCall = {
       ops: [],
@@ -376,8 +378,8 @@ export class MultiHeadAttentionBase {
       plan.k = k;
       plan.v = v;
       plan.out = attn;
-      if (needWeights) plan.weights = average ? set.weights.take(probLen) : new Float32Array(probLen);
-      if (!out) y = new Float32Array(Mq * E);
+      if (needWeights) plan.weights = average ? set.weights.take(probLen) : allocateF32('the weights (B*H*S*Sk)', probLen);
+      if (!out) y = allocateF32('the output (B*S*E)', Mq * E);
       const src = context ?? x;
       call.ops = [
         { kind: 'gemm', x, M: Mq, K: E, packed: pq.packed, N: pq.N, bias: pq.bias, y: q },

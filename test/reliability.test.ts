@@ -42,6 +42,15 @@ describe.each(apis)('%s: out of memory is a RangeError that says so', (_name, ap
     expect(() => layer.forward(x)).toThrow(/Could not allocate the output/);
   });
 
+  test('layer weights [B, H, S, S] that cannot be allocated: forward throws, forwardAsync rejects', async () => {
+    const E = 1024, S = 4096; // B·H·S·S = 2^34 floats, past the longest Float32Array
+    const layer = new api.MultiHeadAttention({ embedDim: E, numHeads: E, weights: {
+      inProjWeight: new Float32Array(3 * E * E), outProjWeight: new Float32Array(E * E) } });
+    const x = new Float32Array(S * E);
+    expect(() => layer.forward(x, { needWeights: true })).toThrow(/^Could not allocate the weights \(B\*H\*S\*Sk\): 17179869184 floats/);
+    await expect(layer.forwardAsync(x, { needWeights: true })).rejects.toThrow(/^Could not allocate the weights/);
+  });
+
   test('the process is fine afterwards', () => {
     const small = fill(8);
     expect(api.scaledDotProductAttention(small, small, small, { heads: 1, seqQ: 2, headDim: 4 })).toHaveLength(8);
