@@ -76,22 +76,23 @@ interface LayerCall {
   release?: () => void;
 }
 
-/** A Float32Array reused across calls, grown when a call needs more. */
+/** A Float32Array reused across calls, grown when a call needs more; `name` is for the error. */
 class Scratch {
   #buf = new Float32Array(0);
+  constructor(readonly name: string) {}
   take(n: number): Float32Array {
-    if (this.#buf.length < n) this.#buf = new Float32Array(n);
+    if (this.#buf.length < n) this.#buf = allocateF32(this.name, n);
     return this.#buf.length === n ? this.#buf : this.#buf.subarray(0, n);
   }
 }
 
 /** The intermediates of one forward call: projected q, k, v, the attention output, head weights. */
 class ScratchSet {
-  readonly q = new Scratch();
-  readonly k = new Scratch();
-  readonly v = new Scratch();
-  readonly attn = new Scratch();
-  readonly weights = new Scratch();
+  readonly q = new Scratch('the projected q (B*S*H*Dh)');
+  readonly k = new Scratch('the projected k (B*Sk*Hkv*Dh)');
+  readonly v = new Scratch('the projected v (B*Sk*Hkv*Dh)');
+  readonly attn = new Scratch('the attention output (B*S*H*Dh)');
+  readonly weights = new Scratch('the per-head weights (B*H*S*Sk)');
 }
 
 /**
@@ -186,9 +187,12 @@ export class MultiHeadAttentionBase {
         })
         .then(
           () => {
-            const result = call.finish();
-            call.release!();
-            return result;
+            // finally: a throwing finish must still give the place and scratch back.
+            try {
+              return call.finish();
+            } finally {
+              call.release!();
+            }
           },
           (err: unknown) => {
             call.release?.();
@@ -210,9 +214,11 @@ export class MultiHeadAttentionBase {
       .then(
         () => {
           cache.busy = false;
-          const result = call.finish();
-          call.release?.();
-          return result;
+          try {
+            return call.finish();
+          } finally {
+            call.release?.();
+          }
         },
         (err: unknown) => {
           cache.busy = false;
@@ -281,7 +287,8 @@ export class MultiHeadAttentionBase {
    * An abort while waiting rejects at once with an AbortError and gives the place up.
    */
   #admit(signal: AbortSignal | undefined): Promise<void> {
-    if (this.#active < MAX_ACTIVE_FACTOR * this.#backend.threads()) {
+    // Only when nobody waits: a free place goes to the oldest waiter first (first in, first out).
+    if (this.#waiting.length === 0 && this.#active < this.#limit()) {
       this.#active++;
       return Promise.resolve();
     }
@@ -302,10 +309,18 @@ export class MultiHeadAttentionBase {
     });
   }
 
-  /** An admitted call has settled: its place goes to the next waiting call. */
+  /**
+   * An admitted call has settled: its place goes to the next waiting call, and to more than one
+   * when setThreads raised the limit meanwhile.
+   */
   #settled(): void {
     this.#active--;
-    this.#waiting.shift()?.();
+    while (this.#waiting.length > 0 && this.#active < this.#limit()) this.#waiting.shift()!();
+  }
+
+  /** Async calls that may run at once on this layer (read per call: setThreads may change it). */
+  #limit(): number {
+    return MAX_ACTIVE_FACTOR * this.#backend.threads();
   }
 
   /** Validates a forward call and lays it out as ops. Nothing is written before it returns. */
@@ -360,13 +375,14 @@ export class MultiHeadAttentionBase {
     // each takes its own when it starts (`start`), and allocates its output then too: a failure to
     // allocate then rejects the call (RangeError) instead of throwing.
     let y = out ?? new Float32Array(0);
+    let averaged: Float32Array | null = null;
     const call: LayerCall = {
       ops: [],
       signal,
       finish: () => {
         if (seqLens) zeroPaddedRows(y, plan.weights, seqLens, B, H, S, Sk, E);
         if (!needWeights) return y;
-        return { output: y, weights: average ? averageHeads(plan.weights!, B, H, S * Sk) : plan.weights! };
+        return { output: y, weights: averaged ? averageHeads(plan.weights!, B, H, S * Sk, averaged) : plan.weights! };
       },
     };
     const bind = (set: ScratchSet): void => {
@@ -379,6 +395,7 @@ export class MultiHeadAttentionBase {
       plan.v = v;
       plan.out = attn;
       if (needWeights) plan.weights = average ? set.weights.take(probLen) : allocateF32('the weights (B*H*S*Sk)', probLen);
+      if (needWeights && average) averaged = allocateF32('the averaged weights (B*S*Sk)', B * S * Sk);
       if (!out) y = allocateF32('the output (B*S*E)', Mq * E);
       const src = context ?? x;
       call.ops = [
@@ -526,9 +543,8 @@ function zeroPaddedRows(
   }
 }
 
-/** [B, H, R] → [B, R], the mean over heads (R = Sq·Sk), summed in double. */
-function averageHeads(w: Float32Array, B: number, H: number, R: number): Float32Array {
-  const avg = new Float32Array(B * R);
+/** [B, H, R] → avg [B, R], the mean over heads (R = Sq·Sk), summed in double. */
+function averageHeads(w: Float32Array, B: number, H: number, R: number, avg: Float32Array): Float32Array {
   const acc = new Float64Array(R);
   for (let b = 0; b < B; b++) {
     acc.fill(0);

@@ -122,9 +122,9 @@ constexpr int64_t kMinChunkKeys = 512;
 // alone (the items are the same, so the results too): waking a pool thread and merging its share
 // costs tens of microseconds: on the development VM a decode step over 128 keys (B=1, H=32,
 // D=128) took 0.061 ms on one thread and 0.096 ms on two with Hkv=8, 0.179 and 0.191 ms with
-// Hkv=32 (est. 231 us), and 1024 keys with Hkv=8 (est. 440 us) went from 0.705 to 0.383 ms. The
+// Hkv=32 (est. 231 us), and 1024 keys with Hkv=8 (est. 587 us) went from 0.705 to 0.383 ms. The
 // estimate counts multiply-adds at kFlopsPerMicro and K/V bytes at kBytesPerMicro (decode is
-// bound by the second).
+// bound by the second), over the keys kv_lengths leaves visible: a KV cache's Sk is its capacity.
 constexpr double kMinParallelMicros = 250;
 constexpr double kFlopsPerMicro = 100e3;  // 100 GFLOP/s
 constexpr double kBytesPerMicro = 20e3;   // 20 GB/s
@@ -295,9 +295,13 @@ void AttentionForward(const AttnArgs& args) {
   if (s.B <= 0 || s.H <= 0 || s.Hkv <= 0 || s.Sq <= 0 || s.Sk < 0 || s.D <= 0 || s.Dv <= 0) return;
   const KernelTable& kt = Kernels();
   const Plan plan = MakePlan(args, kt);
-  const double flops = 2.0 * static_cast<double>(s.B * s.H * s.Sq) * static_cast<double>(s.Sk) * (s.D + s.Dv);
-  const double kv_bytes = static_cast<double>(s.B * s.Hkv) * static_cast<double>(s.Sk) * (s.D + s.Dv) *
-                          (args.kv_dtype == KvDtype::kF16 ? 2 : 4);
+  double keys = static_cast<double>(s.B) * static_cast<double>(s.Sk);  // summed over the batch
+  if (args.kv_lengths != nullptr) {
+    keys = 0;
+    for (int64_t b = 0; b < s.B; ++b) keys += static_cast<double>(Min(s.Sk, args.kv_lengths[b]));
+  }
+  const double flops = 2.0 * static_cast<double>(s.H * s.Sq) * keys * (s.D + s.Dv);
+  const double kv_bytes = static_cast<double>(s.Hkv) * keys * (s.D + s.Dv) * (args.kv_dtype == KvDtype::kF16 ? 2 : 4);
   const double micros = flops / kFlopsPerMicro + kv_bytes / kBytesPerMicro;
   const int slots = micros < kMinParallelMicros ? 1 : ParallelSlots(plan.n_items);
   // Allocate before anything is written, in this thread, for every slot at once: a failure leaves

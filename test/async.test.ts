@@ -172,6 +172,60 @@ describe.runIf(nativeBinding)('native pool', () => {
     expect(order).toEqual(xs.map((_, c) => c));
   });
 
+  // Raising the thread count while calls wait lets several of them start at once, oldest first; a
+  // call made while others wait queues behind them even if a place is free.
+  test('setThreads raised during a burst: waiting calls fill the new places in order', async () => {
+    native.setThreads(1);
+    const E = 64;
+    const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) });
+    const xs = Array.from({ length: 10 }, (_, c) => fill(300 * E, (i) => Math.cos(i * 0.002 * (c + 1))));
+    const want = xs.map((x) => layer.forward(x));
+    const binding = nativeBinding as unknown as { runAsync: (ops: unknown[][], cb: (e: Error | null) => void) => number };
+    const original = binding.runAsync;
+    let inFlight = 0, most = 0;
+    const order: number[] = [];
+    binding.runAsync = (ops, cb) => {
+      most = Math.max(most, ++inFlight);
+      order.push((xs as unknown[]).indexOf(ops[0]![1]));
+      return original.call(binding, ops, (e) => {
+        inFlight--;
+        cb(e);
+      });
+    };
+    try {
+      const first = xs.slice(0, 9).map((x) => layer.forwardAsync(x)); // 2 run, 7 wait
+      native.setThreads(2); // 4 places now: 2 are free, but the 7 waiters were here first
+      const last = layer.forwardAsync(xs[9]!);
+      const got = await Promise.all([...first, last]);
+      got.forEach((y, c) => expect(y).toEqual(want[c]));
+    } finally {
+      binding.runAsync = original;
+      native.setThreads(threadsBefore);
+    }
+    expect(order).toEqual(xs.map((_, c) => c));
+    expect(most).toBe(4);
+  });
+
+  test('layer calls that fail to start give their place back', async () => {
+    native.setThreads(1);
+    const E = 1024, S = 4096; // averaged weights need [B, H, S, S] per-head scratch first: 2^34 floats
+    const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: E, weights: {
+      inProjWeight: new Float32Array(3 * E * E), outProjWeight: new Float32Array(E * E) } });
+    const big = new Float32Array(S * E);
+    try {
+      expect(() => layer.forward(big, { needWeights: true, averageWeights: true })).toThrow(
+        /^Could not allocate the per-head weights \(B\*H\*S\*Sk\)/);
+      // More failures than places: a leaked place would leave the last call waiting for ever.
+      for (let i = 0; i < 5; i++) {
+        await expect(layer.forwardAsync(big, { needWeights: true, averageWeights: true })).rejects.toThrow(/^Could not allocate/);
+      }
+      const small = new Float32Array(3 * E).fill(0.5);
+      expect(await layer.forwardAsync(small)).toEqual(layer.forward(small));
+    } finally {
+      native.setThreads(threadsBefore);
+    }
+  });
+
   test('a layer call aborted while waiting for its turn rejects at once; the others still run', async () => {
     native.setThreads(1);
     const E = 64;
