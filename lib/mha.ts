@@ -78,7 +78,7 @@ interface LayerCall {
 
 /** A Float32Array reused across calls, grown when a call needs more; `name` is for the error. */
 class Scratch {
-  #buf = new Float32Array(0);
+  #buf: Float32Array = new Float32Array(0);
   constructor(readonly name: string) {}
   take(n: number): Float32Array {
     if (this.#buf.length < n) this.#buf = allocateF32(this.name, n);
