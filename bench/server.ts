@@ -68,7 +68,9 @@ for (const [name, fn, runs] of cases) {
 
 // 2 and 3: BERT-base-sized requests, N of them after a warm-up.
 const x1 = fill(128 * E, (j) => Math.sin(j * 0.002));
-const N = 256;
+// 1024 requests take ~4 s per mode: ~4000 timer periods, so p99 is the 40th longest, not one GC's worth.
+const N = Number(process.env.QKV_BENCH_REQUESTS ?? 1024);
+if (!(Number.isInteger(N) && N >= 16)) throw new Error(`QKV_BENCH_REQUESTS must be an integer >= 16, not ${process.env.QKV_BENCH_REQUESTS}`);
 const CLIENTS = 8;
 // Warm-up (JIT, pool threads, allocator): with few samples, p99 would just be the first call's cost.
 await Promise.all(Array.from({ length: 16 }, () => layer.forwardAsync(x1)));

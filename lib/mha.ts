@@ -396,7 +396,7 @@ export class MultiHeadAttentionBase {
       plan.out = attn;
       if (needWeights) plan.weights = average ? set.weights.take(probLen) : allocateF32('the weights (B*H*S*Sk)', probLen);
       if (needWeights && average) averaged = allocateF32('the averaged weights (B*S*Sk)', B * S * Sk);
-      if (!out) y = allocateF32('the output (B*S*E)', Mq * E);
+      if (!out) y = allocateF32('the output (B*S*E)', Mq * E, 'overwritten'); // the output projection writes every row
       const src = context ?? x;
       call.ops = [
         { kind: 'gemm', x, M: Mq, K: E, packed: pq.packed, N: pq.N, bias: pq.bias, y: q },
@@ -484,7 +484,7 @@ export class MultiHeadAttentionBase {
 
     let y: Float32Array;
     if (o.out === undefined) {
-      y = new Float32Array(M * E);
+      y = allocateF32('the output (B*S*E)', M * E, 'overwritten'); // the output projection writes every row
     } else {
       y = expectF32('options.out', o.out, { B, S, E });
       expectNoOverlap('options.out', y, [['x', x], ['options.seqLens', seqLens], ['options.cache (K)', cs.k], ['options.cache (V)', cs.v]]);

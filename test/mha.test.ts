@@ -6,7 +6,8 @@
 // GQA / MQA, headDim ≠ E/H, bias true / false / partly missing, and both weight layouts. Then the
 // PyTorch nn.MultiheadAttention form against softmax((X·Wqᵀ+bq)(X·Wkᵀ+bk)ᵀ/√d)(X·Wvᵀ+bv)·Woᵀ + bo
 // computed head by head, GPT-2's in-out c_attn form, and scratch reuse across calls.
-import { describe, expect, test } from 'vitest';
+import { Buffer } from 'node:buffer';
+import { describe, expect, test, vi } from 'vitest';
 import { runners, type MhaLike } from './backends.js';
 import { allclose, makeRng, normal, randInt, randn, type Rng } from './reference.js';
 import type { MhaResult } from '../lib/index.js';
@@ -358,5 +359,31 @@ describe.each(runners)('scratch buffers [$name]', (r) => {
       expect(results[i]).toEqual(fresh);
       expectAllClose(results[i]!, referenceMha(s, w, c.x, { B: c.B, S: c.S, Sk: c.S, causal: true }).output, 'output');
     });
+  });
+});
+
+// The layer's output is allocated without zeroing (the output projection writes every row). Here
+// that memory comes back full of NaN: any element a kernel skipped would show.
+describe.each(runners)('unzeroed output memory [$name]', (r) => {
+  test('every element of a new output is written, with and without a cache, padded rows included', () => {
+    const s: Shape = { E: 12, H: 4, Hkv: 2, Dh: 3 };
+    const rng = makeRng(7);
+    const w = makeWeights(rng, s, 'all');
+    const layer: MhaLike = r.newMha({ embedDim: s.E, numHeads: s.H, numKvHeads: s.Hkv, weights: layerWeights(s, w, 'out-in') });
+    const B = 2, S = 5;
+    const x = randn(rng, B * S * s.E);
+    const seqLens = Int32Array.of(5, 3);
+    const real = Buffer.allocUnsafeSlow;
+    const poisoned = vi.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation((size: number) => real(size).fill(0xff)); // 0xffffffff: NaN
+    try {
+      const y = layer.forward(x, { batch: B, causal: true, seqLens }) as Float32Array;
+      expectAllClose(y, referenceMha(s, w, x, { B, S, Sk: S, causal: true, seqLens }).output, 'output');
+      const cache = layer.createCache({ batch: B, maxLength: 8 });
+      const yc = layer.forward(x, { batch: B, cache, seqLens }) as Float32Array;
+      expectAllClose(yc, Float64Array.from(y), 'output with a cache');
+      expect(poisoned).toHaveBeenCalledTimes(2);
+    } finally {
+      poisoned.mockRestore();
+    }
   });
 });
