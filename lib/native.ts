@@ -6,6 +6,7 @@ import { abortError } from './async.js';
 import { packageRequire, packageRoot } from './package-root.js';
 import type { Op } from './ops.js';
 import type { SdpaPlan } from './plan.js';
+import type { AsyncPriority } from './threads.js';
 
 /** k and v: Float32Array, or Uint16Array (IEEE binary16 bits) when dims[13] (kvDtype) is 1. */
 type SdpaArgs = [
@@ -39,6 +40,8 @@ export interface NativeBinding {
   cancelAsync(id: number): boolean;
   /** Threads one call may use (the pool is process-wide). */
   threads(): number;
+  /** QKV_ASYNC_PRIORITY as the addon read it, once, when it first loaded in this process. */
+  asyncPriority(): AsyncPriority;
   setThreads(n: number): void;
 }
 

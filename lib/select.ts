@@ -4,7 +4,7 @@
 import { debuglog } from 'node:util';
 import { jsBackend, version, type Backend } from './backend.js';
 import { loadHelp, loadNative, nativeRunAsync, nativeSdpa, type NativeBinding } from './native.js';
-import { asyncPriority, defaultThreads, MAX_THREADS, type AsyncPriority } from './threads.js';
+import { asyncPriority, defaultThreads, MAX_THREADS } from './threads.js';
 import { expectInt } from './validate.js';
 
 const debug = debuglog('qkv');
@@ -16,7 +16,7 @@ function requestedBackend(): 'auto' | 'native' | 'js' {
   throw new RangeError(`Expected 'auto' | 'native' | 'js' for QKV_BACKEND but received '${want}'`);
 }
 
-function nativeBackend(binding: NativeBinding, priority: AsyncPriority): Backend {
+function nativeBackend(binding: NativeBinding): Backend {
   return {
     name: 'native',
     sdpa: (plan) => nativeSdpa(binding, plan),
@@ -24,7 +24,7 @@ function nativeBackend(binding: NativeBinding, priority: AsyncPriority): Backend
     gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed, N, bias, y),
     runAsync: (ops, signal) => nativeRunAsync(binding, ops, signal),
     threads: () => binding.threads(),
-    info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version, asyncPriority: priority }),
+    info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version, asyncPriority: binding.asyncPriority() }),
   };
 }
 
@@ -34,9 +34,10 @@ function withLoadError(errors: string[]): Backend {
 }
 
 const requested = requestedBackend();
-// Read before the addon loads (a bad value fails before any native code runs); the addon reads the
-// same variable when it starts the threads that run async calls.
-const priority = asyncPriority();
+// Validated before the addon loads (a bad value fails before any native code runs). The addon
+// reads the variable itself, once per process as it first loads, and info() reports what it read:
+// a worker_thread's own env copy, or a change made after load, does not move the pool's threads.
+asyncPriority();
 const load = requested === 'js' ? { binding: null, errors: ['QKV_BACKEND=js'] } : loadNative();
 if (requested === 'native' && !load.binding) throw new Error(loadHelp(load.errors));
 if (!load.binding && requested === 'auto') debug('native backend unavailable, using js: %s', load.errors.join('; '));
@@ -47,7 +48,7 @@ load.binding?.setThreads(defaultThreads());
 /** The addon, when it loaded and was not switched off (tests use it to force a kernel set). */
 export const nativeBinding: NativeBinding | null = load.binding;
 
-export const activeBackend: Backend = load.binding ? nativeBackend(load.binding, priority) : withLoadError(load.errors);
+export const activeBackend: Backend = load.binding ? nativeBackend(load.binding) : withLoadError(load.errors);
 
 /** setThreads(): the native pool's size, validated here like every other argument. */
 export function setPoolThreads(n: number): void {

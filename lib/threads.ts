@@ -37,7 +37,7 @@ export type AsyncPriority = 'idle' | 'normal';
  * QKV_ASYNC_PRIORITY, read once at load: 'idle' (the default) runs async calls on pool threads
  * under Linux's SCHED_IDLE policy, so a woken event loop takes a core from them at once; 'normal'
  * keeps the usual policy (for machines where other busy processes would otherwise starve them).
- * The addon reads the same variable when it starts those threads.
+ * Validated here, before the addon loads; the addon reads the variable itself, once per process.
  */
 export function asyncPriority(): AsyncPriority {
   const env = process.env.QKV_ASYNC_PRIORITY;

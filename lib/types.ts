@@ -84,8 +84,10 @@ export interface BackendInfo {
   version: string;
   /**
    * Native backend: how the pool threads that run async calls are scheduled, from
-   * QKV_ASYNC_PRIORITY. `'idle'` (default): Linux SCHED_IDLE, so the event loop never waits for a
-   * core they hold (elsewhere, or if the OS refuses, they keep the normal policy).
+   * QKV_ASYNC_PRIORITY as the process had it when the addon first loaded (later changes, and a
+   * worker_thread's own `env`, do not apply: the pool is process-wide). `'idle'` (default): Linux
+   * SCHED_IDLE, so the event loop never waits for a core they hold (elsewhere, or if the OS
+   * refuses, they keep the normal policy).
    */
   asyncPriority?: 'idle' | 'normal';
   /** Why the native addon did not load, when it did not. */

@@ -23,6 +23,10 @@ Napi::Value SetSimd(const Napi::CallbackInfo& info) {
 
 Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), qkv::Threads()); }
 
+Napi::Value AsyncPriority(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), qkv::AsyncPriorityIdle() ? "idle" : "normal");
+}
+
 // The pool is process-wide: every worker_thread and every call shares it.
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   qkv::SetThreads(static_cast<int>(qkv::ExpectInt(info[0], "threads", 1, 1024)));
@@ -32,6 +36,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("asyncPriority", Napi::Function::New(env, AsyncPriority, "asyncPriority"));
+  qkv::AsyncPriorityIdle();  // pins QKV_ASYNC_PRIORITY as it is at load
   exports.Set("simd", Napi::Function::New(env, Simd, "simd"));
   exports.Set("bestSimd", Napi::Function::New(env, BestSimd, "bestSimd"));
   exports.Set("_setSimd", Napi::Function::New(env, SetSimd, "_setSimd"));

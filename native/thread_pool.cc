@@ -31,16 +31,16 @@ thread_local bool t_background = false;
 // both cores saturated by async layer calls). Unprivileged threads cannot leave SCHED_IDLE, which
 // is why sync calls get their own helpers. QKV_ASYNC_PRIORITY=normal keeps the normal policy
 // (lib/threads.ts validates the value). Best effort: a refusal leaves the thread as it was.
-bool LowerPriorityWanted() {
-  const char* env = std::getenv("QKV_ASYNC_PRIORITY");
-  return env == nullptr || std::strcmp(env, "normal") != 0;
-}
 
-void LowerThisThreadsPriority() {
+// Called by the thread that creates the worker, before it is detached: when Submit returns, every
+// background worker already runs at idle priority, whether or not it has been scheduled yet.
+void LowerPriority(std::thread& t) {
 #if defined(__linux__)
   sched_param param{};
   param.sched_priority = 0;
-  pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+  pthread_setschedparam(t.native_handle(), SCHED_IDLE, &param);
+#else
+  (void)t;
 #endif
 }
 
@@ -140,7 +140,9 @@ class Pool {
     int& have = n_workers_[kind];
     for (; have < n; ++have) {
       try {
-        std::thread([this, kind, index = have] { WorkerLoop(kind, index); }).detach();
+        std::thread t([this, kind, index = have] { WorkerLoop(kind, index); });
+        if (kind == kBackground && AsyncPriorityIdle()) LowerPriority(t);
+        t.detach();
       } catch (const std::system_error&) {
         break;
       }
@@ -160,7 +162,6 @@ class Pool {
   void WorkerLoop(Kind kind, int index) {
     if (kind == kBackground) {
       t_background = true;
-      if (LowerPriorityWanted()) LowerThisThreadsPriority();
     }
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
@@ -200,6 +201,16 @@ class Pool {
 };
 
 }  // namespace
+
+bool AsyncPriorityIdle() {
+  // Read once (a thread-safe static): workers started later never disagree with the first answer,
+  // whatever the environment says by then.
+  static const bool idle = [] {
+    const char* env = std::getenv("QKV_ASYNC_PRIORITY");
+    return env == nullptr || std::strcmp(env, "normal") != 0;
+  }();
+  return idle;
+}
 
 int Threads() { return Pool::Get().threads(); }
 int ParallelSlots(int64_t n) { return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(Threads(), n))); }

@@ -27,6 +27,10 @@ class PoolJob {
 // Threads that compute one call, including the caller. Set by SetThreads; at least 1.
 int Threads();
 
+// Whether background workers run under SCHED_IDLE (Linux): QKV_ASYNC_PRIORITY as it was when
+// first asked, which the addon does as it loads, so info() and every worker agree.
+bool AsyncPriorityIdle();
+
 // n >= 1. Extra threads are created on demand; surplus ones sleep and take no work.
 void SetThreads(int n);
 

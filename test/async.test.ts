@@ -278,17 +278,21 @@ describe.runIf(nativeBinding)('native pool', () => {
 
   // Linux only: /proc shows each thread's policy, and SCHED_IDLE is a Linux policy.
   describe.runIf(process.platform === 'linux')('QKV_ASYNC_PRIORITY', () => {
-    const probe = (value: string | undefined) => {
+    const probe = (value: string | undefined, ...args: string[]) => {
       const env = { ...process.env };
       if (value === undefined) delete env.QKV_ASYNC_PRIORITY;
       else env.QKV_ASYNC_PRIORITY = value;
-      return execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/priority-probe.ts'], { cwd: root, env, encoding: 'utf8', stdio: 'pipe' });
+      return execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/priority-probe.ts', ...args], { cwd: root, env, encoding: 'utf8', stdio: 'pipe' });
     };
     test('by default the threads running async calls are SCHED_IDLE', () => {
       expect(JSON.parse(probe(undefined).trim().split('\n').pop()!)).toMatchObject({ asyncPriority: 'idle', same: true, idleThreads: 2 });
     });
     test("'normal' keeps the normal policy", () => {
       expect(JSON.parse(probe('normal').trim().split('\n').pop()!)).toEqual({ asyncPriority: 'normal', same: true, idleThreads: 0 });
+    });
+    test('the value at load holds: setting the variable later moves neither the threads nor info()', () => {
+      const got = JSON.parse(probe(undefined, '--set-normal-after-load').trim().split('\n').pop()!);
+      expect(got).toMatchObject({ asyncPriority: 'idle', same: true, idleThreads: 2 });
     });
     test('another value fails at load with a RangeError naming it', () => {
       expect(() => probe('low')).toThrow(/RangeError: Expected 'idle' \| 'normal' for QKV_ASYNC_PRIORITY but received 'low'/);
