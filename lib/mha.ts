@@ -26,7 +26,7 @@ import { runOps, type Op } from './ops.js';
 import { rowsOf } from './linear.js';
 import { loadMhaParams, type MhaParams } from './mha-weights.js';
 import type { SdpaPlan } from './plan.js';
-import { planSdpa } from './sdpa.js';
+import { expectKvLengths, expectMask } from './sdpa.js';
 import type {
   KVCacheDType, KVCacheExport, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout,
 } from './types.js';
@@ -101,6 +101,9 @@ class ScratchSet {
  * 0.41 → 0.19 ms at p50, measured with performance.now() around forwardAsync).
  */
 const MAX_SPARE_SCRATCH = 8;
+
+/** What a layer's SDPA plan points at until `bind` gives it the scratch of the call. */
+const UNBOUND = new Float32Array(0);
 
 /**
  * Async forward calls (without a cache) of one layer that hold scratch and run at once: this many
@@ -354,15 +357,21 @@ export class MultiHeadAttentionBase {
     const Mq = B * S;
     const Mk = B * Sk;
     const probLen = B * H * S * Sk;
-    // Validates mask and kvLengths (same names and messages as scaledDotProductAttention). Causal is
-    // about token positions: key j is visible from query i iff j <= i (offset 0, 'top-left'). The
-    // layer's sync scratch stands in for q, k, v and the attention output (their sizes are what is
-    // checked); `bind` then points the plan at the scratch the call runs with.
-    const sync = this.#sync;
-    const { plan } = planSdpa(sync.q.take(Mq * H * Dh), sync.k.take(Mk * Hkv * Dh), sync.v.take(Mk * Hkv * Dh), {
-      batch: B, heads: H, kvHeads: Hkv, seqQ: S, seqK: Sk, headDim: Dh, layout: 'bshd',
-      causal: causal ? 'top-left' : false, mask: o.mask, kvLengths: o.kvLengths, out: sync.attn.take(Mq * H * Dh),
-    }, false);
+    // mask and kvLengths are checked by scaledDotProductAttention's own functions (same names and
+    // messages). Causal is about token positions: key j is visible from query i iff j <= i
+    // (offset 0, 'top-left'). q, k, v and the attention output are the layer's scratch, which
+    // `bind` gives the plan once the call has its set.
+    const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
+    const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, S, Sk);
+    const plan: SdpaPlan = {
+      q: UNBOUND, k: UNBOUND, v: UNBOUND, out: UNBOUND,
+      B, H, Hkv, Sq: S, Sk, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
+      causal, offsets: causal ? new Int32Array(B) : null, kvLengths,
+      mask: mask ? mask.data : null,
+      maskDims: mask ? mask.dims : [1, 1, 1, 1],
+      maskStrides: mask ? mask.strides : [0, 0, 0, 0],
+      weights: null, scores: null,
+    };
     const out = o.out === undefined ? null : expectF32('options.out', o.out, { B, S, E });
     if (out) {
       expectNoOverlap('options.out', out, [
@@ -407,7 +416,7 @@ export class MultiHeadAttentionBase {
       ];
     };
     if (!isAsync) {
-      bind(sync);
+      bind(this.#sync);
     } else {
       call.start = () => {
         const set = this.#spare.pop() ?? new ScratchSet();

@@ -156,7 +156,7 @@ function materialized(name: string, v: unknown, dims: Record<string, number>): b
   throw typeError(name, 'a boolean or a Float32Array', v);
 }
 
-function expectKvLengths(v: unknown, B: number, Sk: number): Int32Array {
+export function expectKvLengths(v: unknown, B: number, Sk: number): Int32Array {
   const lengths = expectTensor('options.kvLengths', v, Int32Array, { B });
   for (let b = 0; b < B; b++) {
     if (lengths[b] < 0 || lengths[b] > Sk) {
@@ -179,7 +179,7 @@ interface ResolvedMask {
 }
 
 /** A mask whose dims, right-aligned, are each 1 or the full size of [B, H, Sq, Sk]. */
-function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): ResolvedMask {
+export function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): ResolvedMask {
   const m = expectObject('options.mask', v) as Partial<AttentionMask> & Record<string, unknown>;
   expectKnownKeys('options.mask', m, MASK_KEYS);
   const data = m.data;
