@@ -96,11 +96,27 @@ class ScratchSet {
 }
 
 /**
- * Most scratch sets a layer keeps for async calls. Reusing them instead of allocating four
- * intermediates per async call halves the call's synchronous part (BERT-base layer, S = 128:
- * 0.41 → 0.19 ms at p50, measured with performance.now() around forwardAsync).
+ * Most scratch sets kept for async calls. Reusing them instead of allocating four intermediates
+ * per async call halves the call's synchronous part (BERT-base layer, S = 128: 0.41 → 0.19 ms at
+ * p50, measured with performance.now() around forwardAsync).
  */
 const MAX_SPARE_SCRATCH = 8;
+
+// Scratch is shared by every layer of this thread (each Scratch grows to the largest call that
+// used it), so a model of L layers holds one set of intermediates for its sync calls and at most
+// MAX_SPARE_SCRATCH for its async ones, not L times that. Sync calls cannot overlap: one set
+// serves them all. An async call owns its set from its start until it settles.
+const syncScratch = new ScratchSet();
+const spareScratch: ScratchSet[] = [];
+
+function takeSpare(): ScratchSet {
+  return spareScratch.pop() ?? new ScratchSet();
+}
+
+/** An async call's scratch set, back for reuse once nothing reads or writes it any more. */
+function giveBack(set: ScratchSet): void {
+  if (spareScratch.length < MAX_SPARE_SCRATCH) spareScratch.push(set);
+}
 
 /** What a layer's SDPA plan points at until `bind` gives it the scratch of the call. */
 const UNBOUND = new Float32Array(0);
@@ -132,10 +148,6 @@ export class MultiHeadAttentionBase {
   readonly weightLayout: WeightLayout;
   readonly #backend: Backend;
   readonly #p: MhaParams;
-  /** Scratch of sync calls (they cannot overlap). */
-  readonly #sync = new ScratchSet();
-  /** Scratch sets of settled async calls, ready for the next ones (concurrent calls each own one). */
-  readonly #spare: ScratchSet[] = [];
   /** Async calls started and not yet settled (see MAX_ACTIVE_FACTOR). */
   #active = 0;
   /** Async calls waiting for one of them to settle, first in first out. */
@@ -279,11 +291,6 @@ export class MultiHeadAttentionBase {
     return cache;
   }
 
-  /** An async call's scratch set, back for reuse once nothing reads or writes it any more. */
-  #giveBack(set: ScratchSet): void {
-    if (this.#spare.length < MAX_SPARE_SCRATCH) this.#spare.push(set);
-  }
-
   /**
    * Resolves when the call may take its scratch and run (at once while fewer than
    * MAX_ACTIVE_FACTOR × threads calls are active); the call then counts as active until `#settled`.
@@ -416,13 +423,13 @@ export class MultiHeadAttentionBase {
       ];
     };
     if (!isAsync) {
-      bind(this.#sync);
+      bind(syncScratch);
     } else {
       call.start = () => {
-        const set = this.#spare.pop() ?? new ScratchSet();
+        const set = takeSpare();
         // Set first: if bind fails (out of memory), the rejection still gives the place back.
         call.release = () => {
-          this.#giveBack(set);
+          giveBack(set);
           this.#settled();
         };
         bind(set);
@@ -474,8 +481,8 @@ export class MultiHeadAttentionBase {
 
     const M = B * S;
     const W = Hkv * Dh;
-    const set = isAsync ? (this.#spare.pop() ?? new ScratchSet()) : this.#sync;
-    const release = isAsync ? () => this.#giveBack(set) : undefined;
+    const set = isAsync ? takeSpare() : syncScratch;
+    const release = isAsync ? () => giveBack(set) : undefined;
     const q = set.q.take(M * H * Dh);
     const k = set.k.take(M * W);
     const v = set.v.take(M * W);

@@ -83,6 +83,21 @@ describe.each(apis)('async equals sync [$name]', ({ api }) => {
   });
 });
 
+// Layers share their scratch sets: concurrent calls on layers of different shapes each own a set
+// from start to settle, and get what their own sync call gets.
+describe.each(apis)('concurrent calls on layers of different shapes [$name]', ({ api }) => {
+  test('equal their sync results', async () => {
+    const layers = [32, 48].map((E) => new api.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) }));
+    const calls = Array.from({ length: 12 }, (_, c) => {
+      const l = c % 2, E = layers[l]!.embedDim, S = 5 + 9 * c;
+      return { l, x: fill(S * E, (i) => Math.sin(i * 0.01 * (c + 1))) };
+    });
+    const want = calls.map((c) => layers[c.l]!.forward(c.x, { causal: true }));
+    const got = await Promise.all(calls.map((c) => layers[c.l]!.forwardAsync(c.x, { causal: true })));
+    got.forEach((y, i) => expect(y).toEqual(want[i]));
+  });
+});
+
 test('a RangeError found on the pool is re-told with the stack of the line that made the call', () => {
   const caller = (function requestHandler() {
     return callerError();

@@ -362,6 +362,21 @@ describe.each(runners)('scratch buffers [$name]', (r) => {
   });
 });
 
+// Scratch is shared by every layer of a thread: layers of different shapes, called in turn, must
+// not see each other's intermediates (async calls: test/async.test.ts).
+describe.each(runners)('scratch shared across layers [$name]', (r) => {
+  test('two layers of different shapes, interleaved, match their reference', () => {
+    const rng = makeRng(5);
+    const shapes: Shape[] = [{ E: 12, H: 4, Hkv: 2, Dh: 3 }, { E: 20, H: 5, Hkv: 5, Dh: 6 }];
+    const weights = shapes.map((s) => makeWeights(rng, s, 'all'));
+    const layers = shapes.map((s, i) => r.newMha({ embedDim: s.E, numHeads: s.H, numKvHeads: s.Hkv, headDim: s.Dh,
+      weights: layerWeights(s, weights[i]!, 'out-in') }));
+    const calls = [0, 1, 0, 1, 1, 0].map((l, c) => ({ l, S: 3 + 7 * c, x: randn(rng, (3 + 7 * c) * shapes[l]!.E) }));
+    const want = calls.map((c) => referenceMha(shapes[c.l]!, weights[c.l]!, c.x, { B: 1, S: c.S, Sk: c.S, causal: true }).output);
+    calls.forEach((c, i) => expectAllClose(layers[c.l]!.forward(c.x, { causal: true }) as Float32Array, want[i]!, `call ${i}`));
+  });
+});
+
 // The layer's output is allocated without zeroing (the output projection writes every row). Here
 // that memory comes back full of NaN: any element a kernel skipped would show.
 describe.each(runners)('unzeroed output memory [$name]', (r) => {
