@@ -129,15 +129,24 @@ describe.runIf(nativeBinding)('native pool', () => {
     const k = fill(H * S * D, (i) => Math.cos(i * 0.7));
     const options = { heads: H, seqQ: S, headDim: D, causal: true };
     const decode = { heads: H, seqQ: 1, seqK: S, headDim: D };
+    // Long enough to be split over keys (chunks of >= 512) and run on the pool: the partial
+    // softmax states merge in the same order whichever thread computed them.
+    const Sk = 4096;
+    const kLong = fill(2 * Sk * D, (i) => Math.cos(i * 0.37));
+    const split = { heads: H, kvHeads: 2, seqQ: 1, seqK: Sk, headDim: D, kvLengths: Int32Array.of(Sk - 5) };
     const results = [1, 2, 3].map((t) => {
       native.setThreads(t);
-      return [native.scaledDotProductAttention(q, k, k, options), native.scaledDotProductAttention(q.subarray(0, H * D), k, k, decode)];
+      return [
+        native.scaledDotProductAttention(q, k, k, options),
+        native.scaledDotProductAttention(q.subarray(0, H * D), k, k, decode),
+        native.scaledDotProductAttention(q.subarray(0, H * D), kLong, kLong, split),
+      ];
     });
     native.setThreads(threadsBefore);
-    for (const r of results.slice(1)) {
-      expect(r[0]).toEqual(results[0][0]);
-      expect(r[1]).toEqual(results[0][1]);
-    }
+    for (const r of results.slice(1)) r.forEach((y, i) => expect(y).toEqual(results[0]![i]));
+    // And the split result is the unsplit one up to float rounding of the merge (js: one pass).
+    const js1 = js.scaledDotProductAttention(q.subarray(0, H * D), kLong, kLong, split) as Float32Array;
+    (results[0]![2] as Float32Array).forEach((y, i) => expect(Math.abs(y - js1[i]!)).toBeLessThan(1e-5 + 1e-4 * Math.abs(js1[i]!)));
   });
 
   test('a queued call aborted before it starts rejects and leaves out untouched', async () => {
