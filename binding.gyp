@@ -1,5 +1,5 @@
 {
-  # Three targets so that AVX2/FMA code is confined to one static library built with its own
+  # AVX2/FMA code and AVX-512 code are each confined to a static library built with its own
   # flags: everything else compiles for baseline x86-64 and loads on any CPU. The kernels are
   # chosen at run time (native/dispatch.cc). Never -march=native, never -ffast-math.
   "variables": {
@@ -49,7 +49,7 @@
         "native/kernels/gemm_scalar.cc"
       ],
       "conditions": [
-        ["target_arch=='x64'", { "dependencies": ["qkv_kernels_avx2"] }],
+        ["target_arch=='x64'", { "dependencies": ["qkv_kernels_avx2", "qkv_kernels_avx512"] }],
         ["target_arch=='arm64'", { "dependencies": ["qkv_kernels_neon"] }]
       ]
     }
@@ -63,6 +63,13 @@
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-fPIC"],
         "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
         "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+      }, {
+        "target_name": "qkv_kernels_avx512",
+        "type": "static_library",
+        "sources": ["native/kernels/avx512.cc", "native/kernels/gemm_avx512.cc"],
+        "cflags_cc": ["-mavx512f", "-mavx2", "-mfma", "-mf16c", "-fPIC"],
+        "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"] },
+        "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
       }]
     }],
     ["target_arch=='arm64'", {

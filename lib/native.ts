@@ -20,8 +20,8 @@ type GemmArgs = [
 
 /** The raw binding (native/*.cc). Positional arguments keep the per-call cost low. */
 export interface NativeBinding {
-  simd(): 'avx2' | 'neon' | 'scalar';
-  bestSimd(): 'avx2' | 'neon' | 'scalar';
+  simd(): 'avx512' | 'avx2' | 'neon' | 'scalar';
+  bestSimd(): 'avx512' | 'avx2' | 'neon' | 'scalar';
   /** Test hook: forces a kernel set ('scalar', the best one's name, or 'auto'); false if unsupported. */
   _setSimd(name: string): boolean;
   sdpa(...args: SdpaArgs): Float32Array;

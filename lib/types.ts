@@ -74,7 +74,7 @@ export interface SdpaResult {
 export type SdpaOptionsWithResult = SdpaOptions & ({ weights: true } | { scores: true });
 
 export type BackendName = 'native' | 'js';
-export type SimdName = 'avx2' | 'neon' | 'scalar' | 'js';
+export type SimdName = 'avx512' | 'avx2' | 'neon' | 'scalar' | 'js';
 
 export interface BackendInfo {
   backend: BackendName;

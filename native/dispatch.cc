@@ -4,7 +4,7 @@
 // QKV_SIMD (read once, at the first Kernels() call):
 //   unset, "" or "auto"  the best table this CPU and OS support
 //   "scalar"             the scalar kernels
-//   "avx2" / "neon"      that table when this machine can run it
+//   "avx2" / "avx512" / "neon"   that table when this machine can run it
 //   anything else, or a table this machine cannot run: the best table, with a one-line warning
 //   on stderr (an unusable setting must not crash or disable SIMD, but it must not go unnoticed).
 // SetSimd() overrides that choice for tests; SetSimd("auto") goes back to it.
@@ -55,11 +55,31 @@ bool CpuAndOsSupportAvx2Fma() {
   return (ebx & (1u << 5)) != 0;
 #endif
 }
+
+// AVX-512F on top of the above: cpuid(7,0).ebx[16], and xgetbv(0) bits 5-7 (opmask, upper halves
+// of zmm0-15, zmm16-31) saved by the OS.
+bool CpuAndOsSupportAvx512() {
+  if (!CpuAndOsSupportAvx2Fma()) return false;
+#if defined(_MSC_VER) && !defined(__clang__)
+  int r[4];
+  __cpuidex(r, 7, 0);
+  if (!(static_cast<uint32_t>(r[1]) & (1u << 16))) return false;
+  return (_xgetbv(0) & 0xE6) == 0xE6;
+#else
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(ebx & (1u << 16))) return false;
+  uint32_t xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));  // OSXSAVE checked above
+  (void)xcr0_hi;
+  return (xcr0_lo & 0xE6) == 0xE6;
+#endif
+}
 #endif
 
 const KernelTable* Best() {
   static const KernelTable* const best = [] {
 #if defined(__x86_64__) || defined(_M_X64)
+    if (CpuAndOsSupportAvx512()) return &kKernelsAvx512;
     if (CpuAndOsSupportAvx2Fma()) return &kKernelsAvx2;
 #elif defined(__aarch64__) || defined(_M_ARM64)
     return &kKernelsNeon;  // NEON is baseline on AArch64
@@ -73,6 +93,9 @@ const KernelTable* Best() {
 const KernelTable* Runnable(const char* name) {
   if (std::strcmp(name, kKernelsScalar.name) == 0) return &kKernelsScalar;
   if (std::strcmp(name, Best()->name) == 0) return Best();
+#if defined(__x86_64__) || defined(_M_X64)
+  if (std::strcmp(name, kKernelsAvx2.name) == 0 && CpuAndOsSupportAvx2Fma()) return &kKernelsAvx2;
+#endif
   return nullptr;
 }
 
@@ -81,8 +104,8 @@ const KernelTable* FromEnv() {
     const char* env = std::getenv("QKV_SIMD");
     if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0) return Best();
     if (const KernelTable* t = Runnable(env)) return t;
-    std::fprintf(stderr, "qkv: QKV_SIMD=%s is not available here (use auto, scalar or %s); using %s\n", env,
-                 Best()->name, Best()->name);
+    std::fprintf(stderr, "qkv: QKV_SIMD=%s is not available here (auto, scalar and %s are, and any set below it); using %s\n",
+                 env, Best()->name, Best()->name);
     return Best();
   }();
   return chosen;

@@ -8,13 +8,13 @@ struct KernelTable;
 // The table every kernel call goes through. Detection runs once (thread-safe static).
 const KernelTable& Kernels();
 
-// "avx2" | "neon" | "scalar": the kernels Kernels() returns now.
+// "avx512" | "avx2" | "neon" | "scalar": the kernels Kernels() returns now.
 const char* SimdName();
 
 // Best kernels this CPU and OS support, ignoring any override.
 const char* BestSimdName();
 
-// Forces a kernel set by name ("scalar", or the best one's name; "auto" clears the override).
+// Forces a kernel set by name (any set this machine can run; "auto" clears the override).
 // Returns false, changing nothing, for a name this machine cannot run.
 bool SetSimd(const char* name);
 

@@ -51,7 +51,7 @@ namespace {
 #endif
 
 constexpr int64_t kKC = QKV_GEMM_KC;  // depth of one packed A block / B slice
-constexpr int64_t kMC = QKV_GEMM_MC;  // rows of one packed A block (a multiple of every MR: 2, 6; 4 and 8 too)
+constexpr int64_t kMC = QKV_GEMM_MC;  // rows of one packed A block (a multiple of every MR: 2, 6, 12; 4 and 8 too)
 constexpr int64_t kNC = QKV_GEMM_NC;  // columns of one work item (a multiple of NR)
 static_assert(kNC % kGemmNR == 0, "NC must be a multiple of NR");
 static_assert(kMC % 24 == 0, "MC must be a multiple of every MR");
@@ -231,6 +231,7 @@ const GemmKernelTable& GemmKernels() {
   const char* name = SimdName();
 #if defined(__x86_64__) || defined(_M_X64)
   if (std::strcmp(name, "avx2") == 0) return kGemmAvx2;
+  if (std::strcmp(name, "avx512") == 0) return kGemmAvx512;
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
   if (std::strcmp(name, "neon") == 0) return kGemmNeon;

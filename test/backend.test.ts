@@ -34,7 +34,7 @@ describe('backend selection', () => {
     expect(i.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(i.threads).toBeGreaterThanOrEqual(1);
     if (i.backend === 'native') {
-      expect(['avx2', 'neon', 'scalar']).toContain(i.simd);
+      expect(['avx512', 'avx2', 'neon', 'scalar']).toContain(i.simd);
       expect(i.nativeError).toBeUndefined();
     } else {
       expect(i.simd).toBe('js');

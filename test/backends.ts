@@ -89,6 +89,9 @@ const nativeApi = {
 export const runners: Runner[] = [runner('js', (fn) => fn, jsApi)];
 if (nativeBinding) {
   runners.push(runner('native-scalar', (fn) => onSimd('scalar', fn), nativeApi));
-  const best = nativeBinding.bestSimd();
-  if (best !== 'scalar') runners.push(runner(`native-${best}`, (fn) => onSimd(best, fn), nativeApi));
+  // Every SIMD set this machine runs, not only the best: an AVX-512 machine checks AVX2 too.
+  for (const set of ['avx2', 'avx512', 'neon'] as const) {
+    if (nativeBinding._setSimd(set)) runners.push(runner(`native-${set}`, (fn) => onSimd(set, fn), nativeApi));
+  }
+  nativeBinding._setSimd('auto');
 }

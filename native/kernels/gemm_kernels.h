@@ -15,7 +15,7 @@
 namespace qkv {
 
 constexpr int kGemmNR = 16;  // B panel width, shared by every ISA (the packed-weight format)
-constexpr int kGemmMaxMR = 8;
+constexpr int kGemmMaxMR = 12;
 
 // c[0:mr, 0:nr] (row stride ldc) {=, +=} a_p . b_p over kc steps.
 //   a: (kc, MR) packed A micro-panel     b: (kc, NR) packed B micro-panel
@@ -26,7 +26,7 @@ using GemmMicroFn = void (*)(int64_t kc, const float* a, const float* b, float* 
                              int64_t nr, const float* bias, int accumulate);
 
 struct GemmKernelTable {
-  const char* name;  // "scalar" | "avx2" | "neon", as qkv::SimdName()
+  const char* name;  // "scalar" | "avx2" | "avx512" | "neon", as qkv::SimdName()
   int mr;            // rows of the register tile
   int nr;            // columns of the register tile (== kGemmNR)
   GemmMicroFn micro;
@@ -35,6 +35,7 @@ struct GemmKernelTable {
 extern const GemmKernelTable kGemmScalar;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const GemmKernelTable kGemmAvx2;
+extern const GemmKernelTable kGemmAvx512;
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
 extern const GemmKernelTable kGemmNeon;

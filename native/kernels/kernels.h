@@ -63,7 +63,7 @@ struct AttnTile {
 };
 
 struct KernelTable {
-  const char* name;      // "scalar" | "avx2" | "neon"
+  const char* name;      // "scalar" | "avx2" | "avx512" | "neon"
   int32_t tile_rows;     // Br: the most query rows one tile may hold
   // Workspace one tile needs, in floats (the caller provides it 64-byte aligned, per worker).
   size_t (*workspace_floats)(int64_t D, int64_t Dv);
@@ -74,6 +74,7 @@ struct KernelTable {
 extern const KernelTable kKernelsScalar;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const KernelTable kKernelsAvx2;
+extern const KernelTable kKernelsAvx512;
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
 extern const KernelTable kKernelsNeon;

@@ -26,7 +26,8 @@ build_x86() {
     if objdump -d "$o" | grep -q '%ymm'; then echo "AVX instructions found in baseline object $o" >&2; exit 1; fi
   done
   g++ "${CXXFLAGS[@]}" -mavx2 -mfma -mf16c -c "$ROOT/native/kernels/gemm_avx2.cc" -o "$OUT/x86_gemm_avx2.o"
-  g++ "${objs[@]}" "$OUT/x86_gemm_avx2.o" -o "$OUT/gemm_test_x86"
+  g++ "${CXXFLAGS[@]}" -mavx512f -mfma -c "$ROOT/native/kernels/gemm_avx512.cc" -o "$OUT/x86_gemm_avx512.o"
+  g++ "${objs[@]}" "$OUT/x86_gemm_avx2.o" "$OUT/x86_gemm_avx512.o" -o "$OUT/gemm_test_x86"
 }
 
 build_arm() {

@@ -48,6 +48,7 @@ std::vector<const GemmKernelTable*> AvailableTables() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) t.push_back(&qkv::kGemmAvx2);
+  if (__builtin_cpu_supports("avx512f")) t.push_back(&qkv::kGemmAvx512);
 #endif
 #if defined(__aarch64__)
   t.push_back(&qkv::kGemmNeon);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the standalone native kernel test (test/native/sdpa_kernels_test.cc) without Node:
-#   x86-64: scalar + avx2 (avx2.cc alone gets -mavx2 -mfma -mf16c, everything else baseline);
+#   x86-64: scalar + avx2 + avx512 (avx2.cc gets -mavx2 -mfma -mf16c, avx512.cc -mavx512f on top,
+#           everything else baseline);
 #   arm64:  scalar + neon, cross-compiled with aarch64-linux-gnu-g++ and run under qemu-aarch64,
 #           when those tools exist.
 # Arguments go to the test binary (e.g. --bench, --quick); the arm64 run skips --bench.
@@ -20,9 +21,10 @@ common=("$root/native/attention.cc" "$root/native/dispatch.cc" "$root/native/thr
 status=0
 
 if [[ "$(uname -m)" == x86_64 ]]; then
-  echo "== x86-64 (scalar + avx2)"
+  echo "== x86-64 (scalar + avx2 + avx512 where the CPU has them)"
   g++ "${flags[@]}" -mavx2 -mfma -mf16c -c "$root/native/kernels/avx2.cc" -o "$out/avx2.o"
-  g++ "${flags[@]}" "${common[@]}" "$out/avx2.o" -o "$out/sdpa_kernels_test"
+  g++ "${flags[@]}" -mavx512f -mavx2 -mfma -mf16c -c "$root/native/kernels/avx512.cc" -o "$out/avx512.o"
+  g++ "${flags[@]}" "${common[@]}" "$out/avx2.o" "$out/avx512.o" -o "$out/sdpa_kernels_test"
   "$out/sdpa_kernels_test" "$@" || status=1
 fi
 
