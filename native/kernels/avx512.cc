@@ -13,8 +13,10 @@ struct V {
   using T = __m512;
   using M = __mmask16;
   static constexpr int W = 16;
-  // 6 x 2 = 12 accumulators, as in AVX2, now 32 floats of query rows wide; 32 zmm leave room.
-  static constexpr int kR = 6, kC = 2;
+  // 6 x 4 = 24 accumulators of the 32 zmm: 64 query rows (one whole tile) per key. Against 6 x 2,
+  // 8 x 2 and 4 x 4, single-thread B=1 H=8 S=4096 D=64: 250-262 ms vs 264-281 ms (6 x 2), 266
+  // (8 x 2), 264 (4 x 4); D=128 causal S=512 within noise of the others.
+  static constexpr int kR = 6, kC = 4;
   static constexpr int kBr = 64, kBc = 64;  // whole 2 x 16-float vectors; same tiles as AVX2
   // Decode's single-row P.V: 4 vectors = 64 floats of Dv per pass, the AVX2 width, so Dv = 64
   // still runs 4 independent FMA chains in one pass.
