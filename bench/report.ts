@@ -40,7 +40,7 @@ function machine(): string {
       `Peers: ${Object.entries(r.peers).map(([k, v]) => `${k} ${v ?? 'not installed'}`).join(', ')}.`,
     '',
     `Measured ceilings (\`npm run bench:peak\`, ${p.source}): FMA ${p.fmaGflops1} GFLOP/s on 1 thread and ${p.fmaGflopsAll} on ${p.threads} with 256-bit AVX2` +
-      (p.fma512Gflops1 ? `, ${p.fma512Gflops1} and ${p.fma512GflopsAll} with AVX-512 (which qkv does not use; ONNX Runtime does)` : '') +
+      (p.fma512Gflops1 ? `, ${p.fma512Gflops1} and ${p.fma512GflopsAll} with AVX-512 (which qkv's avx512 kernel set and ONNX Runtime use where the CPU has it)` : '') +
       `; memory read ${p.readGBs1} / ${p.readGBsAll} GB/s from DRAM` +
       (p.cacheReadGBs1 ? `, ${p.cacheReadGBs1} / ${p.cacheReadGBsAll} GB/s re-reading a ${p.cacheBufferMiB} MiB buffer` : '') +
       '. "% of peak" divides by the wider FMA peak at the same thread count, or for the decode steps (bandwidth-bound) by the read bandwidth of a working set of that size.',

@@ -523,7 +523,7 @@ for (const [wi, w] of selected.entries()) {
 console.log('');
 console.log(
   'median ms: benchmark.js median of its samples (±RME), or the median of timed runs for calls over 1 s. ' +
-    '% of peak: of the machine\'s measured FMA peak at the same thread count (the wider of 256-bit and AVX-512; qkv uses 256-bit AVX2); ' +
+    '% of peak: of the machine\'s measured FMA peak at the same thread count (the wider of 256-bit and AVX-512; qkv runs AVX-512 where the CPU has it, see info().simd in the header); ' +
     'for decode (bandwidth-bound) of the measured read bandwidth (a 16 MiB buffer when K and V fit in it, else DRAM). ' +
     'vs X: X\'s time / this time, X at the same thread count (its fastest variant); > 1 means this is faster.',
 );
