@@ -11,7 +11,7 @@
 //     for ic in M step mc:
 //       for pc in K step KC:                   first pc writes y = acc + bias, later ones add
 //         pack x[ic:ic+MC, pc:pc+KC] -> MR-row micro-panels (thread-local buffer, ~L2)
-//         for jr in jc..jc+NC step NR:         B micro-panel (KC x NR, from the packed weight) ~L1
+//         for jr in jc..jc+NC step NR*panels:  B micro-panels (KC x NR each, from the packed weight) ~L1
 //           for ir in 0..MC step MR:           A micro-panel streams from L2
 //             micro(KC, A_ir, B_jr, y tile)
 // Sizes for 48 KiB L1d / 2 MiB L2 (tuned on Sapphire Rapids with test/native/gemm_run.sh --bench):
@@ -51,7 +51,7 @@ namespace {
 #endif
 
 constexpr int64_t kKC = QKV_GEMM_KC;  // depth of one packed A block / B slice
-constexpr int64_t kMC = QKV_GEMM_MC;  // rows of one packed A block (a multiple of every MR: 2, 6, 12; 4 and 8 too)
+constexpr int64_t kMC = QKV_GEMM_MC;  // rows of one packed A block (a multiple of every MR: 2, 6; 4 and 8 too)
 constexpr int64_t kNC = QKV_GEMM_NC;  // columns of one work item (a multiple of NR)
 static_assert(kNC % kGemmNR == 0, "NC must be a multiple of NR");
 static_assert(kMC % 24 == 0, "MC must be a multiple of every MR");
@@ -109,13 +109,14 @@ void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda
     const int64_t kc = std::min(kKC, K - pc);
     const int accumulate = pc > 0;
     PackA(x, lda, i0, mc, pc, kc, mr, abuf);
-    for (int64_t jr = j0; jr < j0 + nc; jr += kGemmNR) {
-      const int64_t nr = std::min<int64_t>(kGemmNR, N - jr);
+    const int64_t tile_cols = kGemmNR * kt.panels;
+    for (int64_t jr = j0; jr < j0 + nc; jr += tile_cols) {
+      const int64_t nr = std::min(tile_cols, std::min(j0 + nc, N) - jr);
       const float* b = panels + (jr / kGemmNR) * K * kGemmNR + pc * kGemmNR;
       const float* bias_j = bias ? bias + jr : nullptr;
       for (int64_t ir = 0; ir < mc; ir += mr) {
         const int64_t rows = std::min<int64_t>(mr, mc - ir);
-        kt.micro(kc, abuf + ir * kc, b, y + (i0 + ir) * ldc + jr, ldc, rows, nr, bias_j, accumulate);
+        kt.micro(kc, abuf + ir * kc, b, K * kGemmNR, y + (i0 + ir) * ldc + jr, ldc, rows, nr, bias_j, accumulate);
       }
     }
   }
@@ -208,7 +209,7 @@ void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
     n_blocks = std::min(Panels(N), CeilDiv(2 * threads, m_blocks));
   }
   const int64_t m_count = CeilDiv(M, mc);  // == m_blocks but for rounding of large M
-  const int64_t nc = RoundUp(CeilDiv(N, n_blocks), kGemmNR);
+  const int64_t nc = RoundUp(CeilDiv(N, n_blocks), kGemmNR * kt.panels);  // whole register tiles
   n_blocks = CeilDiv(N, nc);
   const int64_t items = m_count * n_blocks;
   const int slots = threads == 1 ? 1 : ParallelSlots(items);

@@ -85,8 +85,8 @@ void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int
   }
 }
 
-void MicroAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
-               const float* bias, int accumulate) {
+void MicroAvx2(int64_t kc, const float* a, const float* b, int64_t /*b_stride: one panel*/, float* c,
+               int64_t ldc, int64_t mr, int64_t nr, const float* bias, int accumulate) {
   switch (mr) {
     case 6: Tile<6>(kc, a, b, c, ldc, nr, bias, accumulate); break;
     case 5: Tile<5>(kc, a, b, c, ldc, nr, bias, accumulate); break;
@@ -99,6 +99,6 @@ void MicroAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc
 
 }  // namespace
 
-extern const GemmKernelTable kGemmAvx2 = {"avx2", MR, NR, &MicroAvx2};
+extern const GemmKernelTable kGemmAvx2 = {"avx2", MR, NR, 1, &MicroAvx2};
 
 }  // namespace qkv

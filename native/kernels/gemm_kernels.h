@@ -15,20 +15,25 @@
 namespace qkv {
 
 constexpr int kGemmNR = 16;  // B panel width, shared by every ISA (the packed-weight format)
-constexpr int kGemmMaxMR = 12;
+constexpr int kGemmMaxMR = 8;
 
-// c[0:mr, 0:nr] (row stride ldc) {=, +=} a_p . b_p over kc steps.
-//   a: (kc, MR) packed A micro-panel     b: (kc, NR) packed B micro-panel
+// c[0:mr, 0:nr] (row stride ldc) {=, +=} a_p . b_p over kc steps, where b_p is `panels` adjacent
+// B micro-panels side by side (panel q's kc slice at b + q * b_stride):
+//   a: (kc, MR) packed A micro-panel     b: (kc, NR) packed B micro-panel, panels of them
 //   accumulate == 0: c = acc + bias[0:nr] (bias may be null: c = acc)
 //   accumulate != 0: c = c + acc            (bias is ignored)
-// mr <= MR and nr <= NR select the valid corner of the tile (edges); the rest is not written.
-using GemmMicroFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr,
-                             int64_t nr, const float* bias, int accumulate);
+// mr <= MR and nr <= panels * NR select the valid corner of the tile (edges); the rest is not
+// written, and no panel past column nr is read (it may not exist: the last panel of an odd count).
+// Each element is the same FMA chain (k ascending) whichever tile holds it, so y does not depend
+// on how the driver cuts N.
+using GemmMicroFn = void (*)(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc,
+                             int64_t mr, int64_t nr, const float* bias, int accumulate);
 
 struct GemmKernelTable {
   const char* name;  // "scalar" | "avx2" | "avx512" | "neon", as qkv::SimdName()
   int mr;            // rows of the register tile
-  int nr;            // columns of the register tile (== kGemmNR)
+  int nr;            // columns of one B micro-panel (== kGemmNR)
+  int panels;        // B micro-panels one tile spans: the tile is mr x (panels * nr)
   GemmMicroFn micro;
 };
 

@@ -71,8 +71,8 @@ void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int
   }
 }
 
-void MicroNeon(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
-               const float* bias, int accumulate) {
+void MicroNeon(int64_t kc, const float* a, const float* b, int64_t /*b_stride: one panel*/, float* c,
+               int64_t ldc, int64_t mr, int64_t nr, const float* bias, int accumulate) {
   switch (mr) {
     case 6: Tile<6>(kc, a, b, c, ldc, nr, bias, accumulate); break;
     case 5: Tile<5>(kc, a, b, c, ldc, nr, bias, accumulate); break;
@@ -85,6 +85,6 @@ void MicroNeon(int64_t kc, const float* a, const float* b, float* c, int64_t ldc
 
 }  // namespace
 
-extern const GemmKernelTable kGemmNeon = {"neon", MR, NR, &MicroNeon};
+extern const GemmKernelTable kGemmNeon = {"neon", MR, NR, 1, &MicroNeon};
 
 }  // namespace qkv

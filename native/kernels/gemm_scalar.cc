@@ -17,8 +17,8 @@ constexpr int NR = kGemmNR;
 //   c[r, j] (row stride ldc), r < mr, j < nr:
 //     accumulate == 0:  c = sum_p a[p, r] * b[p, j] + (bias ? bias[j] : 0)
 //     accumulate != 0:  c = c + sum_p a[p, r] * b[p, j]
-void MicroScalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
-                 const float* bias, int accumulate) {
+void MicroScalar(int64_t kc, const float* a, const float* b, int64_t /*b_stride: one panel*/, float* c,
+                 int64_t ldc, int64_t mr, int64_t nr, const float* bias, int accumulate) {
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     const float* a_p = a + p * MR;
@@ -42,6 +42,6 @@ void MicroScalar(int64_t kc, const float* a, const float* b, float* c, int64_t l
 
 }  // namespace
 
-extern const GemmKernelTable kGemmScalar = {"scalar", MR, NR, &MicroScalar};
+extern const GemmKernelTable kGemmScalar = {"scalar", MR, NR, 1, &MicroScalar};
 
 }  // namespace qkv

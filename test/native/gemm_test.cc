@@ -168,7 +168,7 @@ void RunCase(const Case& c, uint32_t seed, const std::vector<const GemmKernelTab
 int RunTests(bool quick) {
   const auto tables = AvailableTables();
   std::printf("ISAs:");
-  for (auto* t : tables) std::printf(" %s(%dx%d)", t->name, t->mr, t->nr);
+  for (auto* t : tables) std::printf(" %s(%dx%d)", t->name, t->mr, t->nr * t->panels);
   std::printf("\n");
   std::mt19937 rng(20250);
   auto dim = [&](int64_t hi) {
