@@ -100,15 +100,22 @@ float* Workspace(int64_t floats) {
   return aligned;
 }
 
-// One work item: y[i0:i0+mc, j0:j0+nc] over the whole of K.
+// One work item: y[i0:i0+mc, j0:j0+nc] over the whole of K. The item packs its A block into abuf
+// one KC slice at a time, unless `prepacked` holds every slice already (slice pc at
+// prepacked + pc * RoundUp(mc, mr), as PackA lays them out one after another).
 void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda, const float* panels,
                int64_t N, const float* bias, float* y, int64_t ldc, int64_t i0, int64_t mc, int64_t j0,
-               int64_t nc, float* abuf) {
+               int64_t nc, float* abuf, const float* prepacked) {
   const int mr = kt.mr;
   for (int64_t pc = 0; pc < K; pc += kKC) {
     const int64_t kc = std::min(kKC, K - pc);
     const int accumulate = pc > 0;
-    PackA(x, lda, i0, mc, pc, kc, mr, abuf);
+    const float* a = abuf;
+    if (prepacked != nullptr) {
+      a = prepacked + pc * RoundUp(mc, mr);
+    } else {
+      PackA(x, lda, i0, mc, pc, kc, mr, abuf);
+    }
     const int64_t tile_cols = kGemmNR * kt.panels;
     for (int64_t jr = j0; jr < j0 + nc; jr += tile_cols) {
       const int64_t nr = std::min(tile_cols, std::min(j0 + nc, N) - jr);
@@ -116,7 +123,7 @@ void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda
       const float* bias_j = bias ? bias + jr : nullptr;
       for (int64_t ir = 0; ir < mc; ir += mr) {
         const int64_t rows = std::min<int64_t>(mr, mc - ir);
-        kt.micro(kc, abuf + ir * kc, b, K * kGemmNR, y + (i0 + ir) * ldc + jr, ldc, rows, nr, bias_j, accumulate);
+        kt.micro(kc, a + ir * kc, b, K * kGemmNR, y + (i0 + ir) * ldc + jr, ldc, rows, nr, bias_j, accumulate);
       }
     }
   }
@@ -213,13 +220,25 @@ void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
   n_blocks = CeilDiv(N, nc);
   const int64_t items = m_count * n_blocks;
   const int slots = threads == 1 ? 1 : ParallelSlots(items);
-  const int64_t stride = RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
-  float* abuf = Workspace(stride * slots);
+  // One A block shared by several items (small M, N cut up for the threads): pack all of it once,
+  // here, rather than once per item (each item would repack the same rows; measured on the
+  // BERT-base layer's 128 x 768 x 768 projections, two threads). Otherwise each slot packs its
+  // own KC slices.
+  const bool share_a = m_count == 1 && items > 1;
+  const int64_t rows = std::min(mc, M);  // the shared block's rows, as GemmBlock gets them
+  const int64_t stride = share_a ? RoundUp(RoundUp(rows, kt.mr) * K, 16)
+                                 : RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
+  float* abuf = Workspace(share_a ? stride : stride * slots);
+  if (share_a) {
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      PackA(x, lda, 0, rows, pc, std::min(kKC, K - pc), kt.mr, abuf + pc * RoundUp(rows, kt.mr));
+    }
+  }
   // M-blocks inner so that items claimed one after another share their B columns.
   ParallelFor(items, slots, [&](int64_t item, int slot) {
     const int64_t ic = (item % m_count) * mc, jc = (item / m_count) * nc;
     GemmBlock(kt, x, K, lda, panels, N, bias, y, ldc, ic, std::min(mc, M - ic), jc, std::min(nc, N - jc),
-              abuf + stride * slot);
+              share_a ? nullptr : abuf + stride * slot, share_a ? abuf : nullptr);
   });
 }
 
