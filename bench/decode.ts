@@ -12,9 +12,9 @@
 // public scaledDotProductAttention takes Float32Array only).
 import { existsSync, readFileSync } from 'node:fs';
 import { info, setThreads } from '../lib/index.js';
-import { floatsToHalves } from '../lib/half.js';
+import { floatsToHalves } from '../lib/kernels/half.js';
 import { planSdpa } from '../lib/sdpa.js';
-import { activeBackend } from '../lib/select.js';
+import { activeBackend } from '../lib/backend/select.js';
 import type { SdpaPlan } from '../lib/plan.js';
 
 const args = process.argv.slice(2);

@@ -4,7 +4,7 @@
 // Prints a Markdown table of medians and each set's speed relative to the first SIMD set.
 import os from 'node:os';
 import { info, linear, MultiHeadAttention, scaledDotProductAttention, setThreads } from '../lib/index.js';
-import { nativeBinding } from '../lib/select.js';
+import { nativeBinding } from '../lib/backend/select.js';
 
 if (!nativeBinding) throw new Error(`native backend required: ${info().nativeError}`);
 const binding = nativeBinding;

@@ -28,7 +28,7 @@ import {
   Linear as LinearJs,
   MultiHeadAttention as MhaJs,
   scaledDotProductAttention as sdpaJs,
-} from '../lib/js/index.js';
+} from '../lib/js.js';
 import { gemmPlain, layerFused, layerPlain, modelBytes, sdpaFused, sdpaPlain, type LayerWeightsT, type OnnxGraph } from './onnx.js';
 
 // ---- workloads ------------------------------------------------------------------------------------

@@ -1,25 +1,77 @@
-// The public functions, bound to one backend. lib/index.ts binds them to the backend chosen at
-// load; lib/js/index.ts to the TypeScript kernels. Validation is the same for both.
-import { callerError, expectSignal, withCallerStack } from './async.js';
-import type { Backend } from './backend.js';
+// The public functions, bound to one backend, and their documentation (written here once; both
+// faces, lib/index.ts and lib/js.ts, export what createApi returns). Validation is the same for
+// both backends: lib/sdpa.ts and lib/linear.ts.
+import type { Backend } from './backend/types.js';
 import { createLinear, createLinearAsync } from './linear.js';
 import { planSdpa, sdpaResult } from './sdpa.js';
 import type {
   BackendInfo, BackendName, SdpaAsyncOptions, SdpaOptions, SdpaOptionsWithResult, SdpaResult,
 } from './types.js';
+import { callerError, expectSignal, withCallerStack } from './validate-async.js';
 
 export interface ScaledDotProductAttention {
+  /**
+   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
+   *
+   * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
+   * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
+   * (any byteOffset, never copied). Returns `{ output, weights?, scores? }` when `weights: true` or
+   * `scores: true`, else `out`.
+   *
+   * @throws TypeError for a wrong kind of argument or an unknown option name.
+   * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
+   * @example
+   * const r = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, weights: true });
+   */
   (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaOptionsWithResult): SdpaResult;
+  /**
+   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
+   *
+   * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
+   * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
+   * (any byteOffset, never copied). Returns `out`.
+   *
+   * @throws TypeError for a wrong kind of argument or an unknown option name.
+   * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
+   * @example
+   * const out = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, causal: true });
+   */
   (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaOptions): Float32Array;
 }
 
 export interface ScaledDotProductAttentionAsync {
+  /**
+   * scaledDotProductAttention computed off the event loop, on the library's own native thread pool
+   * (not libuv's; the js backend runs it on a later turn of the loop), resolving to the same
+   * result. Arguments are validated synchronously (a bad call throws before any Promise exists).
+   * `options.signal` (an AbortSignal) rejects a call that has not started with an AbortError,
+   * leaving `out` untouched. q, k, v, mask, `out`, weights and scores are kept alive until the
+   * Promise settles; do not write to, transfer or resize them before then.
+   */
   (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaAsyncOptions & ({ weights: true } | { scores: true })): Promise<SdpaResult>;
+  /**
+   * scaledDotProductAttention computed off the event loop (see the other signature).
+   * @example
+   * const out = await scaledDotProductAttentionAsync(q, k, v, { heads: 8, seqQ: 4096, headDim: 64, signal });
+   */
   (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaAsyncOptions): Promise<Float32Array>;
 }
 
-/** y = x·Wᵀ + b ('out-in', default) or x·W + b ('in-out'); `bias` may be left out. */
+/**
+ * A fully connected layer: y = x·Wᵀ + b for `weightLayout: 'out-in'` (the default; weight
+ * [outFeatures, inFeatures], PyTorch nn.Linear) or y = x·W + b for `'in-out'` (weight
+ * [inFeatures, outFeatures], GPT-2 Conv1D). x is [M, inFeatures] with M = x.length / inFeatures;
+ * the result is [M, outFeatures]. `outFeatures` defaults to weight.length / inFeatures; `bias` may be
+ * omitted (`linear(x, w, options)`), null or undefined. `options.out` is written and returned.
+ * The weight is packed on every call: for a weight used more than once, build a `Linear`.
+ * @throws TypeError for a wrong kind of argument or an unknown option name.
+ * @throws RangeError for a wrong size, a length that is not the product of its dims, or `out`
+ * overlapping an input. Nothing is written when it throws.
+ * @example
+ * const y = linear(x, weight, bias, { inFeatures: 768, outFeatures: 3072 }); // PyTorch nn.Linear(768, 3072)
+ */
 export type LinearFunction = ReturnType<typeof createLinear>;
+/** `linear` computed off the event loop; same buffer rules as the other Async calls. */
 export type LinearAsyncFunction = ReturnType<typeof createLinearAsync>;
 
 export interface Api {
@@ -27,7 +79,9 @@ export interface Api {
   scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync;
   linear: LinearFunction;
   linearAsync: LinearAsyncFunction;
+  /** 'native' or 'js': which kernels this module runs. */
   backend(): BackendName;
+  /** Backend, SIMD kernel set, threads, version, and why native did not load (if it did not). */
   info(): BackendInfo;
 }
 

@@ -4,9 +4,7 @@
 //   'in-out':           W [K, N], y[M, N] = x[M, K] · W  + b   (GPT-2 Conv1D)
 // K = inFeatures (required), N = outFeatures (optional: weight.length / K), M = x.length / K rows.
 // Linear copies and packs the weight once; linear() packs it on every call (one O(N·K) copy).
-import { callerError, expectSignal, withCallerStack } from './async.js';
-import type { Backend } from './backend.js';
-import type { GemmOp } from './ops.js';
+import type { Backend, GemmOp } from './backend/types.js';
 import type {
   LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
 } from './types.js';
@@ -20,9 +18,10 @@ import {
   expectKnownKeys,
   expectNoOverlap,
   expectObject,
-  lengthOf,
   typeError,
 } from './validate.js';
+import { callerError, expectSignal, withCallerStack } from './validate-async.js';
+import { rowsOf } from './validate-tensor.js';
 
 export const WEIGHT_LAYOUTS: readonly WeightLayout[] = ['out-in', 'in-out'];
 const LINEAR_OPTIONS = new Set(['inFeatures', 'outFeatures', 'weightLayout', 'out', 'checkFinite']);
@@ -43,18 +42,6 @@ interface LinearWeight {
 /** The opt-in checkFinite flag (undefined = off). */
 function checkFiniteOption(name: string, v: unknown): boolean {
   return v !== undefined && expectBoolean(name, v);
-}
-
-/** `name` is a Float32Array of rows × `width` floats; returns the row count (≥ 1). */
-export function rowsOf(name: string, x: unknown, width: number, widthName: string): number {
-  if (!(x instanceof Float32Array)) throw typeError(name, 'Float32Array', x);
-  const length = lengthOf(x); // not x.length: see lengthOf (stale for a detached view in Node 20)
-  if (length === 0 || length % width !== 0) {
-    throw new RangeError(
-      `Expected ${name}.length to be a positive multiple of ${widthName} = ${width} but received ${length}`,
-    );
-  }
-  return length / width;
 }
 
 function resolveWeight(
@@ -156,9 +143,15 @@ function outputFor(
 }
 
 /**
- * A linear layer whose weight is copied and packed once, at construction, into the backend's
- * panel format; `forward` then multiplies many times. Subclassed in lib/index.ts and
- * lib/js/index.ts to bind the backend.
+ * A fully connected layer whose weight is copied and packed once, at construction, into the
+ * backend's panel format, then applied many times: `new Linear({ weight, bias?, inFeatures,
+ * outFeatures?, weightLayout? })`, `.forward(x, { out? })` with x [M, inFeatures] → [M, outFeatures].
+ * 'out-in' (default): weight [outFeatures, inFeatures], y = x·Wᵀ + b (PyTorch nn.Linear); 'in-out':
+ * weight [inFeatures, outFeatures], y = x·W + b (GPT-2 Conv1D). Same errors as `linear`.
+ * Each face (`qkv`, `qkv/js`) binds it to its backend.
+ * @example
+ * const fc = new Linear({ weight: fcWeight, bias: fcBias, inFeatures: 768, outFeatures: 3072 });
+ * const h = fc.forward(x);
  */
 export class LinearBase {
   /** K: floats per input row. */

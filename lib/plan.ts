@@ -1,6 +1,7 @@
-// The resolved form of one scaledDotProductAttention call, built once by lib/sdpa.ts after all
-// validation, and handed unchanged to whichever backend runs it. Backends trust it (the native
-// binding re-checks lengths anyway); nothing in it is a default any more.
+// The resolved form of one attention call, handed unchanged to whichever backend runs it: what
+// lib/sdpa.ts makes of a scaledDotProductAttention call, and what the layer (lib/layer/forward.ts)
+// makes of its own attention step. Both build it with makeSdpaPlan, after all validation. Backends
+// trust it (the native binding re-checks lengths anyway); nothing in it is a default any more.
 
 /** Layout of q, k, v and out. weights/scores are always [B, H, Sq, Sk]. */
 export type Layout = 'bhsd' | 'bshd';
@@ -46,6 +47,53 @@ export interface SdpaPlan {
   weights: Float32Array | null;
   /** [B, H, Sq, Sk] pre-softmax scores to fill (-Infinity where blocked), or null. */
   scores: Float32Array | null;
+}
+
+/** What makeSdpaPlan derives the rest of a plan from. */
+export interface SdpaPlanInput {
+  q: Float32Array;
+  k: Float32Array | Uint16Array;
+  v: Float32Array | Uint16Array;
+  kvDtype?: KvDtype;
+  out: Float32Array;
+  B: number;
+  H: number;
+  Hkv: number;
+  Sq: number;
+  Sk: number;
+  D: number;
+  Dv: number;
+  layout: Layout;
+  scale: number;
+  softcap: number;
+  /** [B] absolute position of query row 0 when causal, else null (not causal). */
+  offsets: Int32Array | null;
+  kvLengths: Int32Array | null;
+  /** Mask data and its dims right-aligned to [B, H, Sq, Sk] (1 = broadcast), or null. */
+  mask: { data: Float32Array | Uint8Array; dims: [number, number, number, number] } | null;
+  weights: Float32Array | null;
+  scores: Float32Array | null;
+}
+
+/** The one place a plan is put together: causal from the offsets, mask strides from its dims. */
+export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
+  const maskDims: [number, number, number, number] = i.mask ? i.mask.dims : [1, 1, 1, 1];
+  const maskStrides: [number, number, number, number] = [0, 0, 0, 0];
+  let stride = 1;
+  for (let axis = 3; axis >= 0; axis--) {
+    maskStrides[axis] = maskDims[axis] === 1 ? 0 : stride;
+    stride *= maskDims[axis];
+  }
+  const plan: SdpaPlan = {
+    q: i.q, k: i.k, v: i.v, out: i.out,
+    B: i.B, H: i.H, Hkv: i.Hkv, Sq: i.Sq, Sk: i.Sk, D: i.D, Dv: i.Dv,
+    layout: i.layout, scale: i.scale, softcap: i.softcap,
+    causal: i.offsets !== null, offsets: i.offsets, kvLengths: i.kvLengths,
+    mask: i.mask ? i.mask.data : null, maskDims, maskStrides,
+    weights: i.weights, scores: i.scores,
+  };
+  if (i.kvDtype !== undefined) plan.kvDtype = i.kvDtype;
+  return plan;
 }
 
 /** Element strides over (batch, head, seq) for a tensor of the given layout; width is contiguous. */

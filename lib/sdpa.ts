@@ -1,8 +1,8 @@
 // scaledDotProductAttention: validates the call once and resolves it into an SdpaPlan that any
 // backend can run. Every check happens here, before any output is written, so both backends
 // reject exactly the same calls with exactly the same errors.
-import type { Layout, SdpaPlan } from './plan.js';
-import type { AttentionMask, SdpaOptions, SdpaResult } from './types.js';
+import { makeSdpaPlan, type Layout, type SdpaPlan } from './plan.js';
+import type { SdpaOptions, SdpaResult } from './types.js';
 import {
   allocateF32,
   expectAllFinite,
@@ -11,16 +11,14 @@ import {
   expectDim,
   expectF32,
   expectFinite,
-  expectInt,
   expectKnownKeys,
   expectNoOverlap,
   expectObject,
-  expectTensor,
   optionalDim,
   product,
   rangeError,
-  typeError,
 } from './validate.js';
+import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 
 const SDPA_OPTIONS = new Set([
   'batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueDim', 'layout', 'scale', 'softcap',
@@ -29,8 +27,6 @@ const SDPA_OPTIONS = new Set([
 const SDPA_ASYNC_OPTIONS = new Set([...SDPA_OPTIONS, 'signal']);
 const LAYOUTS: readonly Layout[] = ['bhsd', 'bshd'];
 const CAUSAL_MODES = ['bottom-right', 'top-left'] as const;
-const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
 
 /** A validated call: the plan, and what the caller gets back. */
 export interface SdpaCall {
@@ -67,18 +63,16 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
   const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, Sq, Sk);
 
-  // Causal alignment resolves to one absolute offset per batch (DESIGN.md, causal masking).
-  let causal = false;
+  // Causal alignment resolves to one absolute offset per batch: query row i sits at position
+  // offsets[b] + i and sees keys j <= that position; no offsets, no causal masking.
   let offsets: Int32Array | null = null;
   if (o.queryOffset !== undefined) {
-    causal = true;
     offsets = expectQueryOffset(o.queryOffset, B);
   } else if (o.causal !== undefined) {
     const c = o.causal;
     if (typeof c === 'string') expectChoice('options.causal', c, CAUSAL_MODES);
     else expectBoolean('options.causal', c);
     if (c !== false) {
-      causal = true;
       offsets = new Int32Array(B);
       if (c !== 'top-left') for (let b = 0; b < B; b++) offsets[b] = (kvLengths ? kvLengths[b] : Sk) - Sq;
     }
@@ -87,8 +81,8 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   const outDims = bhsd ? { B, H, Sq, Dv } : { B, Sq, H, Dv };
   const probDims = { B, H, Sq, Sk };
   const out = o.out === undefined ? null : expectF32('options.out', o.out, outDims);
-  const weightsArg = materialized('options.weights', o.weights, probDims);
-  const scoresArg = materialized('options.scores', o.scores, probDims);
+  const weightsArg = expectMaterialized('options.weights', o.weights, probDims);
+  const scoresArg = expectMaterialized('options.scores', o.scores, probDims);
 
   const inputs = [
     ['q', qt],
@@ -116,18 +110,15 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   // Nothing is allocated before every check has passed. An allocation that fails is a RangeError
   // naming the buffer (B·H·Sq·Sk weights can be far larger than the inputs).
   const probLen = B * H * Sq * Sk;
-  const plan: SdpaPlan = {
+  const plan = makeSdpaPlan({
     q: qt,
     k: kt,
     v: vt,
     out: out ?? allocateF32('the output', product('out', outDims)),
-    B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, causal, offsets, kvLengths,
-    mask: mask ? mask.data : null,
-    maskDims: mask ? mask.dims : [1, 1, 1, 1],
-    maskStrides: mask ? mask.strides : [0, 0, 0, 0],
+    B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, offsets, kvLengths, mask,
     weights: weightsArg === true ? allocateF32('options.weights (B*H*Sq*Sk)', probLen) : weightsArg || null,
     scores: scoresArg === true ? allocateF32('options.scores (B*H*Sq*Sk)', probLen) : scoresArg || null,
-  };
+  });
   return {
     plan,
     wantsResult: weightsArg === true || scoresArg === true,
@@ -145,74 +136,3 @@ export function sdpaResult(call: SdpaCall): Float32Array | SdpaResult {
   if (call.returnScores) result.scores = plan.scores!;
   return result;
 }
-
-function materialized(name: string, v: unknown, dims: Record<string, number>): boolean | Float32Array {
-  if (v === undefined || v === false) return false;
-  if (v === true) {
-    product(name, dims);
-    return true;
-  }
-  if (v instanceof Float32Array) return expectF32(name, v, dims);
-  throw typeError(name, 'a boolean or a Float32Array', v);
-}
-
-export function expectKvLengths(v: unknown, B: number, Sk: number): Int32Array {
-  const lengths = expectTensor('options.kvLengths', v, Int32Array, { B });
-  for (let b = 0; b < B; b++) {
-    if (lengths[b] < 0 || lengths[b] > Sk) {
-      throw rangeError(`options.kvLengths[${b}]`, `an integer in [0, seqK = ${Sk}]`, lengths[b]);
-    }
-  }
-  return lengths;
-}
-
-function expectQueryOffset(v: unknown, B: number): Int32Array {
-  if (v instanceof Int32Array) return expectTensor('options.queryOffset', v, Int32Array, { B });
-  if (typeof v !== 'number') throw typeError('options.queryOffset', 'an integer or an Int32Array', v);
-  return new Int32Array(B).fill(expectInt('options.queryOffset', v, INT32_MIN, INT32_MAX));
-}
-
-interface ResolvedMask {
-  data: Float32Array | Uint8Array;
-  dims: [number, number, number, number];
-  strides: [number, number, number, number];
-}
-
-/** A mask whose dims, right-aligned, are each 1 or the full size of [B, H, Sq, Sk]. */
-export function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): ResolvedMask {
-  const m = expectObject('options.mask', v) as Partial<AttentionMask> & Record<string, unknown>;
-  expectKnownKeys('options.mask', m, MASK_KEYS);
-  const data = m.data;
-  if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
-    throw typeError('options.mask.data', 'Float32Array (additive) or Uint8Array (boolean)', data);
-  }
-  const dimsArg = m.dims;
-  if (!Array.isArray(dimsArg)) throw typeError('options.mask.dims', 'an array of dims', dimsArg);
-  if (dimsArg.length < 1 || dimsArg.length > 4) {
-    throw rangeError('options.mask.dims', 'an array of 1 to 4 dims', dimsArg);
-  }
-  const full = [B, H, Sq, Sk];
-  const fullNames = ['B', 'H', 'Sq', 'Sk'];
-  const dims: [number, number, number, number] = [1, 1, 1, 1];
-  const pad = 4 - dimsArg.length;
-  for (let i = 0; i < dimsArg.length; i++) {
-    const axis = pad + i;
-    const d = expectDim(`options.mask.dims[${i}]`, dimsArg[i]);
-    if (d !== 1 && d !== full[axis]) {
-      throw rangeError(`options.mask.dims[${i}]`, `1 or ${fullNames[axis]} = ${full[axis]} (mask dims broadcast to [B, H, Sq, Sk], right-aligned)`, d);
-    }
-    dims[axis] = d;
-  }
-  expectTensor('options.mask.data', data, data.constructor as typeof Float32Array, Object.fromEntries(
-    dimsArg.map((d: number, i: number) => [`dims[${i}]`, d]),
-  ) as Record<string, number>);
-  const strides: [number, number, number, number] = [0, 0, 0, 0];
-  let stride = 1;
-  for (let axis = 3; axis >= 0; axis--) {
-    strides[axis] = dims[axis] === 1 ? 0 : stride;
-    stride *= dims[axis];
-  }
-  return { data, dims, strides };
-}
-
-const MASK_KEYS = new Set(['data', 'dims']);

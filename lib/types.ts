@@ -1,9 +1,8 @@
-// Public types of the package. Shapes use DESIGN.md's letters: B batch, H query heads, Hkv
-// key/value heads, Sq query length, Sk key length, D query/key head size, Dv value head size.
+// Public types of the package, on the bottom floor of lib/: they import nothing but the plan's
+// Layout, so every module may use them. Shapes: B batch, H query heads, Hkv key/value heads,
+// Sq query length, Sk key length, D query/key head size, Dv value head size, E model width.
 export type { Layout } from './plan.js';
 import type { Layout } from './plan.js';
-import type { KVCache } from './cache.js';
-export type { KVCache } from './cache.js';
 
 /**
  * Causal alignment. `true` and `'bottom-right'`: the last query lines up with the last valid key
@@ -215,7 +214,7 @@ export interface MhaForwardOptions {
   /** Output [B, S, E], written and returned; must not overlap any input. */
   out?: Float32Array;
   /**
-   * Incremental decoding (DESIGN.md, KVCache): a cache made by this layer's `createCache`. The new
+   * Incremental decoding: a cache made by this layer's `createCache`. The new
    * tokens' K and V are appended to sequence b at positions [lengths[b], lengths[b] + n_b)
    * (n_b = seqLens[b], default S), attention runs over each sequence's valid cache with the
    * bottom-right causal rule (query row i of sequence b sits at position lengths[b] + i), then the
@@ -269,4 +268,41 @@ export interface MhaResult {
   output: Float32Array;
   /** [B, H, Sq, Sk], or [B, Sq, Sk] with averageWeights. */
   weights: Float32Array;
+}
+
+/**
+ * Preallocated keys and values of one MultiHeadAttention layer for a batch of `batch` sequences of
+ * up to `maxLength` tokens each. Made by `layer.createCache(...)`; pass it as `forward(x, { cache })`
+ * to that same layer (it belongs to it). Each sequence has its own length (ragged batches).
+ */
+export interface KVCache {
+  /** B, sequences in the batch. */
+  readonly batch: number;
+  /** Positions per sequence. */
+  readonly maxLength: number;
+  /**
+   * Storage element type: 'float32', or 'float16' (half the memory; K and V rounded to the nearest
+   * half on append, attention still computed in fp32).
+   */
+  readonly dtype: KVCacheDType;
+  /** Bytes held by K and V: 2·B·maxLength·Hkv·Dh·(4, or 2 for 'float16'). */
+  readonly byteLength: number;
+  /** Int32Array [B]: the valid positions of each sequence (a copy; change them with truncate / reset). */
+  readonly lengths: Int32Array;
+  /** The longest sequence: max over `lengths`. */
+  readonly length: number;
+  /** Empties every sequence (lengths become 0; storage is kept). */
+  reset(): void;
+  /**
+   * Rolls every sequence back to at most n tokens (lengths[b] = min(lengths[b], n)), e.g. to drop
+   * rejected draft tokens in speculative decoding. The next forward appends at the new lengths.
+   */
+  truncate(n: number): void;
+  /**
+   * A copy of the valid contents: `{ k [B, Hkv, L, Dh], v [B, Hkv, L, Dh], lengths [B] }` with
+   * L = cache.length; rows at positions >= lengths[b] are 0. Restore with
+   * `layer.createCache({ batch, maxLength, from })`. A 'float16' cache exports the exact values of
+   * its halves, as float32.
+   */
+  export(): KVCacheExport;
 }

@@ -35,6 +35,31 @@ export function rangeError(name: string, expected: string, actual: unknown): Ran
   return new RangeError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
 }
 
+/** An environment variable that must be one of `choices` (already known to be set). */
+export function expectEnvChoice<T extends string>(name: string, v: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(v)) {
+    throw new RangeError(`Expected ${choices.map((c) => `'${c}'`).join(' | ')} for ${name} but received '${v}'`);
+  }
+  return v as T;
+}
+
+/** An environment variable that must be an integer in [lo, hi]. */
+export function expectEnvInt(name: string, v: string, lo: number, hi: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < lo || n > hi) {
+    throw new RangeError(`Expected an integer in [${lo}, ${hi}] for ${name} but received '${v}'`);
+  }
+  return n;
+}
+
+/**
+ * A kernel's own guard on a length it was handed (validation happened above it; the guard keeps a
+ * direct call from reading or writing past a buffer): `Expected y.length to be M*N = 12 but received 8`.
+ */
+export function lengthError(name: string, expected: string, actual: number): RangeError {
+  return new RangeError(`Expected ${name}.length to be ${expected} but received ${actual}`);
+}
+
 /** Largest dim accepted: the native kernels index with 32-bit dims. */
 export const MAX_DIM = 0x7fffffff;
 

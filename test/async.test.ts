@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
 import * as native from '../lib/index.js';
-import * as js from '../lib/js/index.js';
-import { nativeBinding } from '../lib/select.js';
-import { callerError, withCallerStack } from '../lib/async.js';
+import * as js from '../lib/js.js';
+import { nativeBinding } from '../lib/backend/select.js';
+import { callerError, withCallerStack } from '../lib/validate-async.js';
 
 /** Set by scripts/test-asan.sh: the addon is an ASan+UBSan build. */
 const SANITIZED = process.env.QKV_SANITIZED === '1';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { backend, info } from '../lib/index.js';
-import * as jsApi from '../lib/js/index.js';
+import * as jsApi from '../lib/js.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const built = existsSync(`${root}/build/Release/qkv.node`);

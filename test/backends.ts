@@ -14,8 +14,8 @@ import {
   MultiHeadAttention as MhaJs,
   linear as linearJs,
   scaledDotProductAttention as sdpaJs,
-} from '../lib/js/index.js';
-import { nativeBinding } from '../lib/select.js';
+} from '../lib/js.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import type { KVCache, MhaResult, SdpaResult } from '../lib/index.js';
 
 /** Loosely typed on purpose: tests build options generically and pass bad ones on purpose. */

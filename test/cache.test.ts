@@ -7,12 +7,12 @@ import { describe, expect, test } from 'vitest';
 import { runners, type MhaLike } from './backends.js';
 import { allclose, makeRng, normal, randn, type Rng } from './reference.js';
 import { MultiHeadAttention as MhaAuto } from '../lib/index.js';
-import { MultiHeadAttention as MhaJs } from '../lib/js/index.js';
+import { MultiHeadAttention as MhaJs } from '../lib/js.js';
 import type { KVCache } from '../lib/index.js';
-import { floatsToHalves, halfTable, halvesToFloats } from '../lib/half.js';
-import { sdpaJs } from '../lib/js/sdpa.js';
+import { floatsToHalves, halfTable, halvesToFloats } from '../lib/kernels/half.js';
+import { sdpaJs } from '../lib/kernels/sdpa.js';
 import type { SdpaPlan } from '../lib/plan.js';
-import { nativeBinding } from '../lib/select.js';
+import { nativeBinding } from '../lib/backend/select.js';
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 // A 'float16' cache against the float32 full forward. Its K and V (unit scale here: projections of

@@ -5,7 +5,7 @@
 // under `npm run test:asan` too, where any out-of-bounds access aborts the run.)
 // QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz.test.ts.
 import { afterAll, describe, expect, test } from 'vitest';
-import { nativeBinding } from '../lib/select.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import { FUZZ_SEED, Gen, budget, detached, makeF32, sameBits, show } from './fuzz-util.js';
 
 const b = nativeBinding;

@@ -5,8 +5,8 @@
 // op's output over another op's packed weight).
 import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
-import * as J from '../lib/js/index.js';
-import { nativeBinding } from '../lib/select.js';
+import * as J from '../lib/js.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import { detached, firstMismatch, makeF32 } from './fuzz-util.js';
 
 const apis = [

@@ -9,6 +9,8 @@
 // 4 x 4 tile of y in 16 local (double) accumulators: 8 loads per 16 multiply-adds, no allocation.
 // Accumulates in double (JS numbers), rounds to float once per element on the store.
 
+import { lengthError } from '../validate.js';
+
 /** Columns per packed panel. */
 const JR = 4;
 /** Rows of x per block: a 64 x K block of x stays in L2 while every panel passes over it. */
@@ -25,7 +27,7 @@ export function packedLengthJs(N: number, K: number): number {
  */
 export function packWeightJs(w: Float32Array, outIn: boolean, N: number, K: number): Float32Array {
   if (w.length !== N * K) {
-    throw new RangeError(`Expected w.length to be N*K = ${N}*${K} = ${N * K} but received ${w.length}`);
+    throw lengthError('w', `N*K = ${N}*${K} = ${N * K}`, w.length);
   }
   const packed = new Float32Array(packedLengthJs(N, K));
   if (outIn) {
@@ -44,9 +46,8 @@ export function packWeightJs(w: Float32Array, outIn: boolean, N: number, K: numb
 }
 
 /**
- * y[i * ldc + j] = sum_k x[i * K + k] * B[k, j] + (bias ? bias[j] : 0), for i < M, j < N.
- * `packed` comes from {@link packWeightJs}(w, outIn, N, K); `bias` is [N] or null; `y` has row stride
- * `ldc` (default N, >= N) and at least (M - 1) * ldc + N floats. Columns [N, ldc) of y are not written.
+ * y[i * N + j] = sum_k x[i * K + k] * B[k, j] + (bias ? bias[j] : 0), for i < M, j < N.
+ * `packed` comes from {@link packWeightJs}(w, outIn, N, K); `bias` is [N] or null; y is [M, N].
  * y must not overlap x, packed or bias. Returns y.
  */
 export function gemmJs(
@@ -57,21 +58,11 @@ export function gemmJs(
   N: number,
   bias: Float32Array | null | undefined,
   y: Float32Array,
-  ldc: number = N,
 ): Float32Array {
-  if (x.length < M * K) {
-    throw new RangeError(`Expected x.length to be at least M*K = ${M * K} but received ${x.length}`);
-  }
-  if (packed.length !== packedLengthJs(N, K)) {
-    throw new RangeError(`Expected packed.length to be ${packedLengthJs(N, K)} but received ${packed.length}`);
-  }
-  if (bias && bias.length !== N) {
-    throw new RangeError(`Expected bias.length to be N = ${N} but received ${bias.length}`);
-  }
-  if (ldc < N || y.length < (M - 1) * ldc + N) {
-    const need = (M - 1) * ldc + N;
-    throw new RangeError(`Expected y.length to be at least (M-1)*ldc+N = ${need} (ldc >= N) but received ${y.length}`);
-  }
+  if (x.length < M * K) throw lengthError('x', `at least M*K = ${M * K}`, x.length);
+  if (packed.length !== packedLengthJs(N, K)) throw lengthError('packed', `${packedLengthJs(N, K)}`, packed.length);
+  if (bias && bias.length !== N) throw lengthError('bias', `N = ${N}`, bias.length);
+  if (y.length < M * N) throw lengthError('y', `at least M*N = ${M * N}`, y.length);
   const panels = Math.ceil(N / JR);
   for (let i0 = 0; i0 < M; i0 += MB) {
     const iEnd = Math.min(M, i0 + MB);
@@ -97,21 +88,21 @@ export function gemmJs(
           c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
           c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
         }
-        const o = i * ldc + j0;
+        const o = i * N + j0;
         if (nc === JR) {
           y[o] = c00 + d0; y[o + 1] = c01 + d1; y[o + 2] = c02 + d2; y[o + 3] = c03 + d3;
-          const o1 = o + ldc;
+          const o1 = o + N;
           y[o1] = c10 + d0; y[o1 + 1] = c11 + d1; y[o1 + 2] = c12 + d2; y[o1 + 3] = c13 + d3;
-          const o2 = o1 + ldc;
+          const o2 = o1 + N;
           y[o2] = c20 + d0; y[o2 + 1] = c21 + d1; y[o2 + 2] = c22 + d2; y[o2 + 3] = c23 + d3;
-          const o3 = o2 + ldc;
+          const o3 = o2 + N;
           y[o3] = c30 + d0; y[o3 + 1] = c31 + d1; y[o3 + 2] = c32 + d2; y[o3 + 3] = c33 + d3;
         } else {
           // leftovers: the last panel has nc < 4 valid columns
           storeRow(y, o, nc, c00 + d0, c01 + d1, c02 + d2);
-          storeRow(y, o + ldc, nc, c10 + d0, c11 + d1, c12 + d2);
-          storeRow(y, o + 2 * ldc, nc, c20 + d0, c21 + d1, c22 + d2);
-          storeRow(y, o + 3 * ldc, nc, c30 + d0, c31 + d1, c32 + d2);
+          storeRow(y, o + N, nc, c10 + d0, c11 + d1, c12 + d2);
+          storeRow(y, o + 2 * N, nc, c20 + d0, c21 + d1, c22 + d2);
+          storeRow(y, o + 3 * N, nc, c30 + d0, c31 + d1, c32 + d2);
         }
       }
       // leftovers: one row at a time (M % 4 rows of the block)
@@ -122,7 +113,7 @@ export function gemmJs(
           const a0 = x[x0 + k]!;
           c0 += a0 * packed[b]!; c1 += a0 * packed[b + 1]!; c2 += a0 * packed[b + 2]!; c3 += a0 * packed[b + 3]!;
         }
-        const o = i * ldc + j0;
+        const o = i * N + j0;
         if (nc === JR) {
           y[o] = c0 + d0; y[o + 1] = c1 + d1; y[o + 2] = c2 + d2; y[o + 3] = c3 + d3;
         } else {

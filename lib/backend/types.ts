@@ -1,12 +1,27 @@
-// The interface both kernel sets sit behind, and the TypeScript one. No side effects: importing
-// this does not load the addon (lib/select.ts does).
-import { gemmJs, packWeightJs } from './js/gemm.js';
-import { sdpaJs } from './js/sdpa.js';
-import { abortError } from './async.js';
-import { runOps, type Op } from './ops.js';
-import type { SdpaPlan } from './plan.js';
-import type { BackendInfo, BackendName } from './types.js';
-import { packageRequire, packageRoot } from './package-root.js';
+// The interface both kernel sets sit behind, and the operations they run. A layer forward is a
+// short list of ops (one attention call, packed GEMMs); the async path hands the whole list to the
+// backend at once, so a layer leaves the event loop once per call, not once per GEMM.
+import type { SdpaPlan } from '../plan.js';
+import type { BackendInfo, BackendName } from '../types.js';
+
+export interface SdpaOp {
+  kind: 'sdpa';
+  plan: SdpaPlan;
+}
+
+/** y[M, N] = x[M, K] · B + bias, B packed by the same backend's packWeight(.., N, K). */
+export interface GemmOp {
+  kind: 'gemm';
+  x: Float32Array;
+  M: number;
+  K: number;
+  packed: Float32Array;
+  N: number;
+  bias: Float32Array | null;
+  y: Float32Array;
+}
+
+export type Op = SdpaOp | GemmOp;
 
 export interface Backend {
   readonly name: BackendName;
@@ -33,26 +48,3 @@ export interface Backend {
   threads(): number;
   info(): BackendInfo;
 }
-
-export const version = (packageRequire(`${packageRoot}/package.json`) as { version: string }).version;
-
-export const jsBackend: Backend = {
-  name: 'js',
-  sdpa: sdpaJs,
-  packWeight: packWeightJs,
-  gemm: (x, M, K, packed, N, bias, y) => void gemmJs(x, M, K, packed, N, bias, y),
-  runAsync: (ops, signal) =>
-    new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        if (signal?.aborted) return reject(abortError(signal));
-        try {
-          runOps(jsBackend, ops);
-          resolve();
-        } catch (err) {
-          reject(err);
-        }
-      });
-    }),
-  threads: () => 1,
-  info: () => ({ backend: 'js', simd: 'js', threads: 1, version }),
-};

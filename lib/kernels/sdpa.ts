@@ -31,12 +31,12 @@
 // float16 K/V (p.kvDtype 'float16', a float16 KVCache: k and v are Uint16Arrays of binary16 bits):
 // when the loop reaches a new (batch, kv head), the keys and values its rows can see are widened
 // once into dense Float32Array scratch ([Sk, D] and [Sk, Dv]) through the 65536-entry table of
-// lib/half.ts, and the loops below read that scratch as if it were a float32 input. So every
+// lib/kernels/half.ts, and the loops below read that scratch as if it were a float32 input. So every
 // element load in the hot loops stays a Float32Array load whatever the dtype, the G query heads
 // of a group and all Sq rows share one widening, and the arithmetic is the same as for float32
 // K/V of the decoded values. (Widening per block and row instead cost 5.5x the float32 time.)
 
-import { halfTable } from '../half.js';
+import { halfTable } from './half.js';
 import { stridesFor, type SdpaPlan } from '../plan.js';
 
 const NO_F32 = new Float32Array(0);

@@ -1,12 +1,14 @@
-// Loading the native addon. Nothing here throws: a missing or broken binary is reported as an
-// error value, and lib/backend.ts decides whether that is fatal (QKV_BACKEND=native) or a
-// reason to use the TypeScript backend (auto).
+// The native backend: loading the addon, the binding's positional argument form, and the Backend
+// built on it. Loading never throws: a missing or broken binary is reported as an error value, and
+// lib/backend/select.ts decides whether that is fatal (QKV_BACKEND=native) or a reason to use the
+// TypeScript backend (auto).
 import path from 'node:path';
-import { abortError } from './async.js';
-import { packageRequire, packageRoot } from './package-root.js';
-import type { Op } from './ops.js';
-import type { SdpaPlan } from './plan.js';
-import type { AsyncPriority } from './threads.js';
+import { packageRequire, packageRoot } from '../package-root.js';
+import type { SdpaPlan } from '../plan.js';
+import { abortError } from '../validate-async.js';
+import type { AsyncPriority } from './env.js';
+import type { Backend, Op } from './types.js';
+import { version } from './version.js';
 
 /** k and v: Float32Array, or Uint16Array (IEEE binary16 bits) when dims[13] (kvDtype) is 1. */
 type SdpaArgs = [
@@ -52,20 +54,23 @@ export interface NativeLoad {
 }
 
 /**
- * Candidate binaries, relative to the package root: a local build (npm install at the root, or a
- * consumer whose npm ran the install script), a debug build, then the binary `npm pack` put in the
- * tarball (scripts/prebuild.cjs), which needs no build step at all.
+ * Candidate binaries, relative to the package root: a test build named by QKV_ADDON_PATH (e.g.
+ * scripts/test-asan.sh), a local build (npm install at the root, or a consumer whose npm ran the
+ * install script), a debug build, then the binary `npm pack` put in the tarball
+ * (scripts/prebuild.cjs), which needs no build step at all.
  */
-export const CANDIDATES = [
-  ...(process.env.QKV_ADDON_PATH ? [path.relative(packageRoot, path.resolve(process.env.QKV_ADDON_PATH))] : []), // a test build (scripts/test-asan.sh)
-  'build/Release/qkv.node',
-  'build/Debug/qkv.node',
-  `prebuilds/${process.platform}-${process.arch}/qkv.node`,
-];
+function candidates(addonPath: string | null): string[] {
+  return [
+    ...(addonPath ? [path.relative(packageRoot, addonPath)] : []),
+    'build/Release/qkv.node',
+    'build/Debug/qkv.node',
+    `prebuilds/${process.platform}-${process.arch}/qkv.node`,
+  ];
+}
 
-export function loadNative(): NativeLoad {
+export function loadNative(addonPath: string | null): NativeLoad {
   const errors: string[] = [];
-  for (const rel of CANDIDATES) {
+  for (const rel of candidates(addonPath)) {
     const file = path.join(packageRoot, rel);
     try {
       return { binding: packageRequire(file) as NativeBinding, errors };
@@ -100,12 +105,11 @@ function sdpaArgs(p: SdpaPlan): SdpaArgs {
   return [p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
 }
 
-export function nativeSdpa(binding: NativeBinding, p: SdpaPlan): void {
-  binding.sdpa(...sdpaArgs(p));
-}
-
-/** Runs ops on the native pool; an abort before they start cancels them (DESIGN.md, Async). */
-export function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: AbortSignal | undefined): Promise<void> {
+/**
+ * Runs ops on the native pool. An abort before they start cancels them: the Promise rejects with
+ * an AbortError and nothing is written.
+ */
+function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: AbortSignal | undefined): Promise<void> {
   const nativeOps = ops.map((op) =>
     op.kind === 'sdpa'
       ? (['sdpa', ...sdpaArgs(op.plan)] as ['sdpa', ...SdpaArgs])
@@ -123,4 +127,16 @@ export function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signa
     });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+export function nativeBackend(binding: NativeBinding): Backend {
+  return {
+    name: 'native',
+    sdpa: (plan) => void binding.sdpa(...sdpaArgs(plan)),
+    packWeight: (w, outIn, N, K) => binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K))),
+    gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed, N, bias, y),
+    runAsync: (ops, signal) => nativeRunAsync(binding, ops, signal),
+    threads: () => binding.threads(),
+    info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version, asyncPriority: binding.asyncPriority() }),
+  };
 }

@@ -1,6 +1,6 @@
 // KVCache: the keys and values a MultiHeadAttention layer has already projected, kept so that
-// generating one more token costs one token's projections plus one pass over the cache
-// (DESIGN.md, KVCache).
+// generating one more token costs one token's projections plus one pass over the cache. The public
+// contract is the KVCache interface of lib/types.ts; this is its one implementation.
 //
 // Storage is [B, maxLength, Hkv, Dh] for K and for V: the 'bshd' layout with Sk = maxLength. That
 // is the layout the projections produce and the attention kernels read in place (their 'bshd'
@@ -8,15 +8,16 @@
 // past: appending n new tokens of sequence b is one contiguous copy of n·Hkv·Dh floats, and the
 // attention call reads the cache's own buffers with kvLengths = the new lengths. Rows at positions
 // >= lengths[b] are unused (stale after truncate; never visible: kvLengths blocks them).
-// export() / createCache({ from }) speak DESIGN.md's [B, Hkv, L, Dh] and transpose on the way.
+// export() / createCache({ from }) speak the public [B, Hkv, L, Dh] and transpose on the way.
 //
 // dtype 'float16': the same layout in a Uint16Array of IEEE binary16 bits (half the bytes). The
 // append rounds the projected float32 rows to the nearest half (ties to even, |x| >= 65520 -> +-inf;
-// lib/half.ts); the attention kernels widen halves as they load them and compute in fp32, so decode,
+// lib/kernels/half.ts); the attention kernels widen halves as they load them and compute in fp32, so decode,
 // which streams the whole cache once per token, reads half the memory. export() widens back to
 // Float32Array (exactly); createCache({ from }) rounds into halves.
-import { floatsToHalves, halvesToFloats } from './half.js';
-import type { KVCacheDType, KVCacheExport } from './types.js';
+import { floatsToHalves, halvesToFloats } from '../kernels/half.js';
+import type { KVCache as PublicKVCache, KVCacheDType, KVCacheExport } from '../types.js';
+import { cacheBusyError, expectTruncateLength } from '../validate-cache.js';
 
 /** What the layer that owns a cache reads and writes (not part of the public API). */
 export interface CacheState {
@@ -44,25 +45,14 @@ export function cacheState(cache: unknown): CacheState | undefined {
 }
 
 function expectIdle(s: CacheState, what: string): void {
-  if (s.busy) throw new Error(`Cannot ${what} a KVCache while a forwardAsync on it is in flight`);
+  if (s.busy) throw cacheBusyError(what);
 }
 
-/**
- * Preallocated keys and values of one MultiHeadAttention layer for a batch of `batch` sequences of
- * up to `maxLength` tokens each. Made by `layer.createCache(...)`; pass it as `forward(x, { cache })`
- * to that same layer (it belongs to it). Each sequence has its own length (ragged batches).
- */
-export class KVCache {
-  /** B, sequences in the batch. */
+/** The public KVCache (documented in lib/types.ts); its state lives in `states`, out of reach. */
+export class KVCache implements PublicKVCache {
   readonly batch: number;
-  /** Positions per sequence. */
   readonly maxLength: number;
-  /**
-   * Storage element type: 'float32', or 'float16' (half the memory; K and V rounded to the nearest
-   * half on append, attention still computed in fp32).
-   */
   readonly dtype: KVCacheDType;
-  /** Bytes held by K and V: 2·B·maxLength·Hkv·Dh·(4, or 2 for 'float16'). */
   readonly byteLength: number;
 
   /** @internal Use `layer.createCache(...)`. */
@@ -82,43 +72,29 @@ export class KVCache {
     this.byteLength = 2 * n * (half ? 2 : 4);
   }
 
-  /** Int32Array [B]: the valid positions of each sequence (a copy; change them with truncate / reset). */
   get lengths(): Int32Array {
     return states.get(this)!.lengths.slice();
   }
 
-  /** The longest sequence: max over `lengths`. */
   get length(): number {
     let m = 0;
     for (const n of states.get(this)!.lengths) if (n > m) m = n;
     return m;
   }
 
-  /** Empties every sequence (lengths become 0; storage is kept). */
   reset(): void {
     const s = states.get(this)!;
     expectIdle(s, 'reset');
     s.lengths.fill(0);
   }
 
-  /**
-   * Rolls every sequence back to at most n tokens (lengths[b] = min(lengths[b], n)), e.g. to drop
-   * rejected draft tokens in speculative decoding. The next forward appends at the new lengths.
-   */
   truncate(n: number): void {
     const s = states.get(this)!;
-    if (typeof n !== 'number') throw new TypeError(`Expected an integer for n but received ${typeof n}`);
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`Expected an integer >= 0 for n but received ${n}`);
+    expectTruncateLength(n);
     expectIdle(s, 'truncate');
     for (let b = 0; b < s.B; b++) if (s.lengths[b]! > n) s.lengths[b] = n;
   }
 
-  /**
-   * A copy of the valid contents: `{ k [B, Hkv, L, Dh], v [B, Hkv, L, Dh], lengths [B] }` with
-   * L = cache.length; rows at positions >= lengths[b] are 0. Restore with
-   * `layer.createCache({ batch, maxLength, from })`. A 'float16' cache exports the exact values of
-   * its halves, as float32.
-   */
   export(): KVCacheExport {
     const s = states.get(this)!;
     const { B, maxLength, Hkv, Dh } = s;

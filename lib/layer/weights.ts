@@ -5,10 +5,10 @@
 //   PyTorch form: inProjWeight [3E, E] ('out-in') or [E, 3E] ('in-out'), inProjBias [3E],
 //                 outProjWeight [E, E], outProjBias [E]; needs Hkv = H and H·Dh = E.
 // Each projection is packed on its own: the layer runs Q, K and V as three GEMMs into three dense
-// 'bshd' buffers (see lib/mha.ts for why not one fused GEMM).
-import type { Backend } from './backend.js';
-import { WEIGHT_LAYOUTS } from './linear.js';
-import type { MultiHeadAttentionConfig, WeightLayout } from './types.js';
+// 'bshd' buffers (see forward.ts for why not one fused GEMM).
+import type { Backend } from '../backend/types.js';
+import { WEIGHT_LAYOUTS } from '../linear.js';
+import type { MultiHeadAttentionConfig, WeightLayout } from '../types.js';
 import {
   expectBoolean,
   expectChoice,
@@ -19,7 +19,7 @@ import {
   optionalDim,
   rangeError,
   typeError,
-} from './validate.js';
+} from '../validate.js';
 
 const CONFIG_KEYS = new Set(['embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout']);
 const SEPARATE_KEYS = new Set(['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo']);

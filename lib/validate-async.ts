@@ -1,6 +1,6 @@
-// Shared pieces of the ...Async functions: the AbortSignal contract of DESIGN.md (an aborted
-// signal rejects a call that has not started with an AbortError and leaves `out` untouched) and
-// errors that carry the caller's stack.
+// The errors of the ...Async functions: the AbortSignal check and contract (an aborted signal
+// rejects a call that has not started with an AbortError and leaves `out` untouched), and errors
+// found on the pool re-told with the caller's stack.
 import { typeError } from './validate.js';
 
 /** The DOMException every abort rejects with, its cause the signal's reason. */

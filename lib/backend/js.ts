@@ -1,0 +1,29 @@
+// The TypeScript backend: the kernels of lib/kernels/ behind the Backend interface. No side
+// effects: importing this does not load the addon (lib/backend/select.ts does).
+import { gemmJs, packWeightJs } from '../kernels/gemm.js';
+import { sdpaJs } from '../kernels/sdpa.js';
+import { abortError } from '../validate-async.js';
+import { runOps } from './ops.js';
+import type { Backend } from './types.js';
+import { version } from './version.js';
+
+export const jsBackend: Backend = {
+  name: 'js',
+  sdpa: sdpaJs,
+  packWeight: packWeightJs,
+  gemm: (x, M, K, packed, N, bias, y) => void gemmJs(x, M, K, packed, N, bias, y),
+  runAsync: (ops, signal) =>
+    new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        if (signal?.aborted) return reject(abortError(signal));
+        try {
+          runOps(jsBackend, ops);
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    }),
+  threads: () => 1,
+  info: () => ({ backend: 'js', simd: 'js', threads: 1, version }),
+};

@@ -1,0 +1,37 @@
+// Backend selection: once, at load, from QKV_BACKEND (auto | native | js). auto uses the native
+// addon when it loads and otherwise the TypeScript kernels, keeping the reason in
+// info().nativeError (also printed under NODE_DEBUG=qkv). native throws a help text instead.
+import { debuglog } from 'node:util';
+import { expectInt } from '../validate.js';
+import { readEnv } from './env.js';
+import { jsBackend } from './js.js';
+import { loadHelp, loadNative, nativeBackend, type NativeBinding } from './native.js';
+import { defaultThreads, MAX_THREADS } from './threads.js';
+import type { Backend } from './types.js';
+
+const debug = debuglog('qkv');
+
+function withLoadError(errors: string[]): Backend {
+  const nativeError = `native addon not loaded, using the TypeScript backend (${errors.join('; ')})`;
+  return { ...jsBackend, info: () => ({ ...jsBackend.info(), nativeError }) };
+}
+
+// Every variable is validated before the addon loads: a bad value fails before any native code runs.
+const env = readEnv();
+const load = env.backend === 'js' ? { binding: null, errors: ['QKV_BACKEND=js'] } : loadNative(env.addonPath);
+if (env.backend === 'native' && !load.binding) throw new Error(loadHelp(load.errors));
+if (!load.binding && env.backend === 'auto') debug('native backend unavailable, using js: %s', load.errors.join('; '));
+
+// The pool is process-wide: a worker_thread loading the module sets the same value again.
+load.binding?.setThreads(defaultThreads(env.threads));
+
+/** The addon, when it loaded and was not switched off (tests use it to force a kernel set). */
+export const nativeBinding: NativeBinding | null = load.binding;
+
+export const activeBackend: Backend = load.binding ? nativeBackend(load.binding) : withLoadError(load.errors);
+
+/** setThreads(): the native pool's size, validated here like every other argument. */
+export function setPoolThreads(n: number): void {
+  expectInt('threads', n, 1, MAX_THREADS);
+  nativeBinding?.setThreads(n);
+}

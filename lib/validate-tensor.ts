@@ -1,0 +1,112 @@
+// Checks of tensors and the small arrays that steer indexing: row counts, masks, per-sequence
+// lengths and offsets, and the weights/scores outputs. Same message format as lib/validate.ts,
+// whose primitives these build on; every entry point (scaledDotProductAttention, linear, the layer)
+// uses these, so one argument gets one message whichever function it was given to.
+import {
+  expectDim,
+  expectF32,
+  expectInt,
+  expectKnownKeys,
+  expectObject,
+  expectTensor,
+  lengthOf,
+  product,
+  rangeError,
+  typeError,
+} from './validate.js';
+
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+
+/** `name` is a Float32Array of rows × `width` floats; returns the row count (≥ 1). */
+export function rowsOf(name: string, x: unknown, width: number, widthName: string): number {
+  if (!(x instanceof Float32Array)) throw typeError(name, 'Float32Array', x);
+  const length = lengthOf(x); // not x.length: see lengthOf (stale for a detached view in Node 20)
+  if (length === 0 || length % width !== 0) {
+    throw new RangeError(
+      `Expected ${name}.length to be a positive multiple of ${widthName} = ${width} but received ${length}`,
+    );
+  }
+  return length / width;
+}
+
+/** Int32Array [B] with every value in [0, bound]: kvLengths (bound Sk) and seqLens (bound S). */
+function expectLengths(name: string, v: unknown, B: number, bound: number, boundName: string): Int32Array {
+  const lengths = expectTensor(name, v, Int32Array, { B });
+  for (let b = 0; b < B; b++) {
+    if (lengths[b]! < 0 || lengths[b]! > bound) {
+      throw rangeError(`${name}[${b}]`, `an integer in [0, ${boundName} = ${bound}]`, lengths[b]);
+    }
+  }
+  return lengths;
+}
+
+/** options.kvLengths: keys j ≥ kvLengths[b] are blocked. */
+export function expectKvLengths(v: unknown, B: number, Sk: number): Int32Array {
+  return expectLengths('options.kvLengths', v, B, Sk, 'seqK');
+}
+
+/** options.seqLens of a layer call: query rows i ≥ seqLens[b] are padding. */
+export function expectSeqLens(v: unknown, B: number, S: number): Int32Array {
+  return expectLengths('options.seqLens', v, B, S, 'seqLen');
+}
+
+/** options.queryOffset: an integer for every sequence, or an Int32Array [B]; as [B]. */
+export function expectQueryOffset(v: unknown, B: number): Int32Array {
+  if (v instanceof Int32Array) return expectTensor('options.queryOffset', v, Int32Array, { B });
+  if (typeof v !== 'number') throw typeError('options.queryOffset', 'an integer or an Int32Array', v);
+  return new Int32Array(B).fill(expectInt('options.queryOffset', v, INT32_MIN, INT32_MAX));
+}
+
+/** A mask after its checks: its data and its dims right-aligned and padded with 1 to [B, H, Sq, Sk]. */
+export interface CheckedMask {
+  data: Float32Array | Uint8Array;
+  dims: [number, number, number, number];
+}
+
+const MASK_KEYS = new Set(['data', 'dims']);
+
+/** A mask whose dims, right-aligned, are each 1 or the full size of [B, H, Sq, Sk]. */
+export function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): CheckedMask {
+  const m = expectObject('options.mask', v);
+  expectKnownKeys('options.mask', m, MASK_KEYS);
+  const data = m.data;
+  if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+    throw typeError('options.mask.data', 'Float32Array (additive) or Uint8Array (boolean)', data);
+  }
+  const dimsArg = m.dims;
+  if (!Array.isArray(dimsArg)) throw typeError('options.mask.dims', 'an array of dims', dimsArg);
+  if (dimsArg.length < 1 || dimsArg.length > 4) {
+    throw rangeError('options.mask.dims', 'an array of 1 to 4 dims', dimsArg);
+  }
+  const full = [B, H, Sq, Sk];
+  const fullNames = ['B', 'H', 'Sq', 'Sk'];
+  const dims: [number, number, number, number] = [1, 1, 1, 1];
+  const pad = 4 - dimsArg.length;
+  for (let i = 0; i < dimsArg.length; i++) {
+    const axis = pad + i;
+    const d = expectDim(`options.mask.dims[${i}]`, dimsArg[i]);
+    if (d !== 1 && d !== full[axis]) {
+      throw rangeError(`options.mask.dims[${i}]`, `1 or ${fullNames[axis]} = ${full[axis]} (mask dims broadcast to [B, H, Sq, Sk], right-aligned)`, d);
+    }
+    dims[axis] = d;
+  }
+  expectTensor('options.mask.data', data, data.constructor as typeof Float32Array, Object.fromEntries(
+    dimsArg.map((d: number, i: number) => [`dims[${i}]`, d]),
+  ) as Record<string, number>);
+  return { data, dims };
+}
+
+/**
+ * options.weights / options.scores: false (or absent), true (allocate and return one), or a
+ * Float32Array [B, H, Sq, Sk] to fill.
+ */
+export function expectMaterialized(name: string, v: unknown, dims: Record<string, number>): boolean | Float32Array {
+  if (v === undefined || v === false) return false;
+  if (v === true) {
+    product(name, dims);
+    return true;
+  }
+  if (v instanceof Float32Array) return expectF32(name, v, dims);
+  throw typeError(name, 'a boolean or a Float32Array', v);
+}
