@@ -7,20 +7,13 @@
  * on their types (lib/api.ts), the classes on their bases (lib/linear.ts, lib/layer/mha.ts).
  * @module
  */
-import { createApi, type LinearAsyncFunction, type LinearFunction, type ScaledDotProductAttention, type ScaledDotProductAttentionAsync } from './api.js';
+import { createApi } from './api.js';
 import { activeBackend, setPoolThreads } from './backend/select.js';
 import { MultiHeadAttentionBase } from './layer/mha.js';
 import { LinearBase } from './linear.js';
 import type { LinearConfig, MultiHeadAttentionConfig } from './types.js';
 
-const api = createApi(activeBackend);
-
-export const scaledDotProductAttention: ScaledDotProductAttention = api.scaledDotProductAttention;
-export const scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
-export const linear: LinearFunction = api.linear;
-export const linearAsync: LinearAsyncFunction = api.linearAsync;
-export const backend = api.backend;
-export const info = api.info;
+export const { scaledDotProductAttention, scaledDotProductAttentionAsync, linear, linearAsync, backend, info } = createApi(activeBackend);
 
 /**
  * Sets how many threads one native call may use (the pool is process-wide: every call, layer and

@@ -4,20 +4,13 @@
  * the ...Async functions run on a later turn of the event loop, not in parallel with it.
  * @module
  */
-import { createApi, type LinearAsyncFunction, type LinearFunction, type ScaledDotProductAttention, type ScaledDotProductAttentionAsync } from './api.js';
+import { createApi } from './api.js';
 import { jsBackend } from './backend/js.js';
 import { MultiHeadAttentionBase } from './layer/mha.js';
 import { LinearBase } from './linear.js';
 import type { LinearConfig, MultiHeadAttentionConfig } from './types.js';
 
-const api = createApi(jsBackend);
-
-export const scaledDotProductAttention: ScaledDotProductAttention = api.scaledDotProductAttention;
-export const scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
-export const linear: LinearFunction = api.linear;
-export const linearAsync: LinearAsyncFunction = api.linearAsync;
-export const backend = api.backend;
-export const info = api.info;
+export const { scaledDotProductAttention, scaledDotProductAttentionAsync, linear, linearAsync, backend, info } = createApi(jsBackend);
 
 /** {@link LinearBase} on the TypeScript kernels. */
 export class Linear extends LinearBase {

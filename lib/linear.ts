@@ -9,16 +9,7 @@ import type {
   LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
 } from './types.js';
 import {
-  allocateF32,
-  expectAllFinite,
-  expectBoolean,
-  expectChoice,
-  expectDim,
-  expectF32,
-  expectKnownKeys,
-  expectNoOverlap,
-  expectObject,
-  typeError,
+  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectKnownKeys, expectNoOverlap, expectObject, typeError,
 } from './validate.js';
 import { callerError, expectSignal, withCallerStack } from './validate-async.js';
 import { rowsOf } from './validate-tensor.js';

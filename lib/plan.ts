@@ -49,31 +49,11 @@ export interface SdpaPlan {
   scores: Float32Array | null;
 }
 
-/** What makeSdpaPlan derives the rest of a plan from. */
-export interface SdpaPlanInput {
-  q: Float32Array;
-  k: Float32Array | Uint16Array;
-  v: Float32Array | Uint16Array;
-  kvDtype?: KvDtype;
-  out: Float32Array;
-  B: number;
-  H: number;
-  Hkv: number;
-  Sq: number;
-  Sk: number;
-  D: number;
-  Dv: number;
-  layout: Layout;
-  scale: number;
-  softcap: number;
-  /** [B] absolute position of query row 0 when causal, else null (not causal). */
-  offsets: Int32Array | null;
-  kvLengths: Int32Array | null;
+/** What makeSdpaPlan derives the rest of a plan from: causal comes from `offsets`, the mask's strides from its dims. */
+export type SdpaPlanInput = Omit<SdpaPlan, 'causal' | 'mask' | 'maskDims' | 'maskStrides'> & {
   /** Mask data and its dims right-aligned to [B, H, Sq, Sk] (1 = broadcast), or null. */
   mask: { data: Float32Array | Uint8Array; dims: [number, number, number, number] } | null;
-  weights: Float32Array | null;
-  scores: Float32Array | null;
-}
+};
 
 /** The one place a plan is put together: causal from the offsets, mask strides from its dims. */
 export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
@@ -84,16 +64,7 @@ export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
     maskStrides[axis] = maskDims[axis] === 1 ? 0 : stride;
     stride *= maskDims[axis];
   }
-  const plan: SdpaPlan = {
-    q: i.q, k: i.k, v: i.v, out: i.out,
-    B: i.B, H: i.H, Hkv: i.Hkv, Sq: i.Sq, Sk: i.Sk, D: i.D, Dv: i.Dv,
-    layout: i.layout, scale: i.scale, softcap: i.softcap,
-    causal: i.offsets !== null, offsets: i.offsets, kvLengths: i.kvLengths,
-    mask: i.mask ? i.mask.data : null, maskDims, maskStrides,
-    weights: i.weights, scores: i.scores,
-  };
-  if (i.kvDtype !== undefined) plan.kvDtype = i.kvDtype;
-  return plan;
+  return { ...i, causal: i.offsets !== null, mask: i.mask ? i.mask.data : null, maskDims, maskStrides };
 }
 
 /** Element strides over (batch, head, seq) for a tensor of the given layout; width is contiguous. */

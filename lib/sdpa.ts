@@ -4,19 +4,8 @@
 import { makeSdpaPlan, type Layout, type SdpaPlan } from './plan.js';
 import type { SdpaOptions, SdpaResult } from './types.js';
 import {
-  allocateF32,
-  expectAllFinite,
-  expectBoolean,
-  expectChoice,
-  expectDim,
-  expectF32,
-  expectFinite,
-  expectKnownKeys,
-  expectNoOverlap,
-  expectObject,
-  optionalDim,
-  product,
-  rangeError,
+  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectFinite, expectKnownKeys,
+  expectNoOverlap, expectObject, optionalDim, product, rangeError,
 } from './validate.js';
 import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 

@@ -232,7 +232,7 @@ export function allocateF32(name: string, length: number, fill: 'zeros' | 'overw
   try {
     if (fill === 'zeros') return new Float32Array(length);
     // Unzeroed memory, for a buffer every element of which a kernel writes before anything reads
-    // it: zeroing a 384 KiB layer output costs the event loop ~20 us per request, to no end.
+    // it: zeroing a layer's output is event-loop time spent for nothing (bench/RESULTS.md).
     const bytes = Buffer.allocUnsafeSlow(4 * length);
     return new Float32Array(bytes.buffer, bytes.byteOffset, length);
   } catch (err) {

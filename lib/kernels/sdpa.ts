@@ -4,7 +4,7 @@
 // as native/attention.cc (key blocks + online softmax), written for V8 (flat typed-array indexing,
 // hoisted strides, no allocation per row, no closures in the loops).
 //
-// Shapes (DESIGN.md): B batch, H query heads, Hkv key/value heads (G = H / Hkv), Sq query rows,
+// Shapes: B batch, H query heads, Hkv key/value heads (G = H / Hkv), Sq query rows,
 // Sk keys, D query/key head size, Dv value head size.
 //   layout 'bhsd': q [B,H,Sq,D]  k [B,Hkv,Sk,D]  v [B,Hkv,Sk,Dv]  out [B,H,Sq,Dv]
 //   layout 'bshd': q [B,Sq,H,D]  k [B,Sk,Hkv,D]  v [B,Sk,Hkv,Dv]  out [B,Sq,H,Dv]
@@ -34,7 +34,8 @@
 // lib/kernels/half.ts, and the loops below read that scratch as if it were a float32 input. So every
 // element load in the hot loops stays a Float32Array load whatever the dtype, the G query heads
 // of a group and all Sq rows share one widening, and the arithmetic is the same as for float32
-// K/V of the decoded values. (Widening per block and row instead cost 5.5x the float32 time.)
+// K/V of the decoded values. (Widening per block and row instead was several times slower:
+// bench/RESULTS.md.)
 
 import { halfTable } from './half.js';
 import { stridesFor, type SdpaPlan } from '../plan.js';

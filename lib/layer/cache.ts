@@ -97,46 +97,43 @@ export class KVCache implements PublicKVCache {
 
   export(): KVCacheExport {
     const s = states.get(this)!;
-    const { B, maxLength, Hkv, Dh } = s;
     const L = this.length;
-    const k = new Float32Array(B * Hkv * L * Dh);
-    const v = new Float32Array(B * Hkv * L * Dh);
-    for (let b = 0; b < B; b++) {
-      const n = s.lengths[b]!;
-      for (let h = 0; h < Hkv; h++) {
-        for (let t = 0; t < n; t++) {
-          const src = ((b * maxLength + t) * Hkv + h) * Dh;
-          const dst = ((b * Hkv + h) * L + t) * Dh;
-          if (s.k instanceof Uint16Array) {
-            halvesToFloats(s.k.subarray(src, src + Dh), k, dst);
-            halvesToFloats((s.v as Uint16Array).subarray(src, src + Dh), v, dst);
-          } else {
-            k.set(s.k.subarray(src, src + Dh), dst);
-            v.set((s.v as Float32Array).subarray(src, src + Dh), dst);
-          }
-        }
+    const k = new Float32Array(s.B * s.Hkv * L * s.Dh);
+    const v = new Float32Array(s.B * s.Hkv * L * s.Dh);
+    forEachRow(s, s.lengths, L, (at, row, Dh) => {
+      if (s.k instanceof Uint16Array) {
+        halvesToFloats(s.k.subarray(at, at + Dh), k, row);
+        halvesToFloats((s.v as Uint16Array).subarray(at, at + Dh), v, row);
+      } else {
+        k.set(s.k.subarray(at, at + Dh), row);
+        v.set((s.v as Float32Array).subarray(at, at + Dh), row);
       }
-    }
+    });
     return { k, v, lengths: s.lengths.slice() };
+  }
+}
+
+/**
+ * Calls fn(at, row, Dh) for every valid (b, h, t) with t < lengths[b]: `at` the row's element offset
+ * in the cache's [B, maxLength, Hkv, Dh] storage, `row` its offset in the export's [B, Hkv, L, Dh].
+ */
+function forEachRow(s: CacheState, lengths: Int32Array, L: number, fn: (at: number, row: number, Dh: number) => void): void {
+  const { B, maxLength, Hkv, Dh } = s;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < Hkv; h++) {
+      for (let t = 0; t < lengths[b]!; t++) fn(((b * maxLength + t) * Hkv + h) * Dh, ((b * Hkv + h) * L + t) * Dh, Dh);
+    }
   }
 }
 
 /** Copies an export ([B, Hkv, L, Dh], validated by the caller) into a fresh cache's storage. */
 export function importInto(cache: KVCache, from: KVCacheExport, L: number): void {
   const s = states.get(cache)!;
-  const { B, maxLength, Hkv, Dh } = s;
-  for (let b = 0; b < B; b++) {
-    const n = from.lengths[b]!;
-    for (let h = 0; h < Hkv; h++) {
-      for (let t = 0; t < n; t++) {
-        const src = ((b * Hkv + h) * L + t) * Dh;
-        const dst = ((b * maxLength + t) * Hkv + h) * Dh;
-        writeRows(s, 'k', from.k.subarray(src, src + Dh), dst);
-        writeRows(s, 'v', from.v.subarray(src, src + Dh), dst);
-      }
-    }
-    s.lengths[b] = n;
-  }
+  forEachRow(s, from.lengths, L, (at, row, Dh) => {
+    writeRows(s, 'k', from.k.subarray(row, row + Dh), at);
+    writeRows(s, 'v', from.v.subarray(row, row + Dh), at);
+  });
+  s.lengths.set(from.lengths);
 }
 
 /** Stores float32 rows into K or V at element offset `dst`, rounding to halves for 'float16'. */

@@ -20,16 +20,8 @@ import type { Op } from '../backend/types.js';
 import { makeSdpaPlan, type SdpaPlan } from '../plan.js';
 import type { MhaForwardAsyncOptions, MhaResult } from '../types.js';
 import {
-  allocateF32,
-  expectAllFinite,
-  expectBoolean,
-  expectDim,
-  expectF32,
-  expectKnownKeys,
-  expectNoOverlap,
-  expectObject,
-  optionalDim,
-  rangeError,
+  allocateF32, expectAllFinite, expectBoolean, expectDim, expectF32, expectKnownKeys, expectNoOverlap, expectObject,
+  optionalDim, rangeError,
 } from '../validate.js';
 import { expectSignal } from '../validate-async.js';
 import { expectRoomInCache, expectUsableCache } from '../validate-cache.js';
@@ -74,7 +66,7 @@ export interface LayerRef {
 
 /** Validates a forward call and lays it out as ops. */
 export function planForward(layer: LayerRef, x: Float32Array, options: unknown, isAsync: boolean): LayerCall {
-  const o = (options === undefined ? {} : expectObject('options', options)) as MhaForwardAsyncOptions & Record<string, unknown>;
+  const o = (options === undefined ? {} : expectObject('options', options)) as Options;
   expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
   const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
   if (o.checkFinite !== undefined && expectBoolean('options.checkFinite', o.checkFinite)) {
@@ -112,10 +104,10 @@ function outputProjection(p: MhaParams, attn: Float32Array, M: number, y: Float3
 /** What a layer's plan points at until `bind` gives it the scratch of the call. */
 const UNBOUND = new Float32Array(0);
 
-function planPlain(
-  layer: LayerRef, x: Float32Array, o: MhaForwardAsyncOptions & Record<string, unknown>, isAsync: boolean,
-  signal: AbortSignal | undefined,
-): LayerCall {
+/** A forward call's options, checked for unknown names, not yet for their values. */
+type Options = MhaForwardAsyncOptions & Record<string, unknown>;
+
+function planPlain(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolean, signal: AbortSignal | undefined): LayerCall {
   const { p } = layer;
   const { E, H, Hkv, Dh } = p;
   const B = optionalDim('options.batch', o.batch, 1);
@@ -193,10 +185,7 @@ function planPlain(
 }
 
 /** forward(x, { cache }): projections → append → attention over the cache → output projection. */
-function planCached(
-  layer: LayerRef, x: Float32Array, o: MhaForwardAsyncOptions & Record<string, unknown>, isAsync: boolean,
-  signal: AbortSignal | undefined,
-): LayerCall {
+function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolean, signal: AbortSignal | undefined): LayerCall {
   const { p } = layer;
   const { E, H, Hkv, Dh } = p;
   const cs = cacheState(o.cache);
