@@ -5,57 +5,59 @@ import type { Backend } from './backend/types.js';
 import { createLinear, createLinearAsync } from './linear.js';
 import { planSdpa, sdpaResult } from './sdpa.js';
 import type {
-  BackendInfo, BackendName, SdpaAsyncOptions, SdpaOptions, SdpaOptionsWithResult, SdpaResult,
+  BackendInfo, BackendName, SdpaAsyncOptions, SdpaOptions,
 } from './types.js';
 import { callerError, expectSignal, withCallerStack } from './validate-async.js';
 
-export interface ScaledDotProductAttention {
-  /**
-   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
-   *
-   * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
-   * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
-   * (any byteOffset, never copied). Returns `{ output, weights?, scores? }` when `weights: true` or
-   * `scores: true`, else `out`.
-   *
-   * @throws TypeError for a wrong kind of argument or an unknown option name.
-   * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
-   * @example
-   * const r = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, weights: true });
-   */
-  (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaOptionsWithResult): SdpaResult;
-  /**
-   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
-   *
-   * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
-   * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
-   * (any byteOffset, never copied). Returns `out`.
-   *
-   * @throws TypeError for a wrong kind of argument or an unknown option name.
-   * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
-   * @example
-   * const out = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, causal: true });
-   */
-  (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaOptions): Float32Array;
-}
+/** Whether an option flag is true for certain ('yes'), may be ('maybe': a `boolean`), or is not ('no'). */
+type Flag<W> = [W] extends [true] ? 'yes' : true extends W ? 'maybe' : 'no';
+type FlagOf<O, K extends string> = Flag<K extends keyof O ? O[K] : undefined>;
+type Flat<T> = { [K in keyof T]: T[K] };
+type Field<N extends string, F> = F extends 'yes' ? { [P in N]: Float32Array } : F extends 'maybe' ? { [P in N]?: Float32Array } : unknown;
 
-export interface ScaledDotProductAttentionAsync {
-  /**
-   * scaledDotProductAttention computed off the event loop, on the library's own native thread pool
-   * (not libuv's; the js backend runs it on a later turn of the loop), resolving to the same
-   * result. Arguments are validated synchronously (a bad call throws before any Promise exists).
-   * `options.signal` (an AbortSignal) rejects a call that has not started with an AbortError,
-   * leaving `out` untouched. q, k, v, mask, `out`, weights and scores are kept alive until the
-   * Promise settles; do not write to, transfer or resize them before then.
-   */
-  (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaAsyncOptions & ({ weights: true } | { scores: true })): Promise<SdpaResult>;
-  /**
-   * scaledDotProductAttention computed off the event loop (see the other signature).
-   * @example
-   * const out = await scaledDotProductAttentionAsync(q, k, v, { heads: 8, seqQ: 4096, headDim: 64, signal });
-   */
-  (q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaAsyncOptions): Promise<Float32Array>;
-}
+/**
+ * What scaledDotProductAttention returns for options of type O: `out` (a Float32Array) unless
+ * `weights` or `scores` is `true`, then `{ output, weights?, scores? }` with each field asked for
+ * present. A flag typed `boolean` (not a literal) may be either, so the result is the union: the
+ * type holds for every value of O, not only for literals.
+ */
+export type SdpaReturn<O> = FlagOf<O, 'weights'> | FlagOf<O, 'scores'> extends 'no'
+  ? Float32Array
+  : ('yes' extends FlagOf<O, 'weights'> | FlagOf<O, 'scores'> ? never : Float32Array)
+    | Flat<{ output: Float32Array } & Field<'weights', FlagOf<O, 'weights'>> & Field<'scores', FlagOf<O, 'scores'>>>;
+
+/**
+ * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
+ *
+ * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
+ * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
+ * (any byteOffset, never copied). Returns `out`, or `{ output, weights?, scores? }` when
+ * `weights: true` or `scores: true` (arrays passed as `weights`/`scores` are filled and the return
+ * stays `out`); the return type follows the options ({@link SdpaReturn}).
+ *
+ * @throws TypeError for a wrong kind of argument or an unknown option name.
+ * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
+ * @example
+ * const out = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, causal: true });
+ * const { output, weights } = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, weights: true });
+ */
+export type ScaledDotProductAttention = <const O extends SdpaOptions>(
+  q: Float32Array, k: Float32Array, v: Float32Array, options: O,
+) => SdpaReturn<O>;
+
+/**
+ * scaledDotProductAttention computed off the event loop, on the library's own native thread pool
+ * (not libuv's; the js backend runs it on a later turn of the loop), resolving to the same result.
+ * Arguments are validated synchronously (a bad call throws before any Promise exists).
+ * `options.signal` (an AbortSignal) rejects a call that has not started with an AbortError, leaving
+ * `out` untouched. q, k, v, mask, `out`, weights and scores are kept alive until the Promise
+ * settles; do not write to, transfer or resize them before then.
+ * @example
+ * const out = await scaledDotProductAttentionAsync(q, k, v, { heads: 8, seqQ: 4096, headDim: 64, signal });
+ */
+export type ScaledDotProductAttentionAsync = <const O extends SdpaAsyncOptions>(
+  q: Float32Array, k: Float32Array, v: Float32Array, options: O,
+) => Promise<SdpaReturn<O>>;
 
 /**
  * A fully connected layer: y = x·Wᵀ + b for `weightLayout: 'out-in'` (the default; weight

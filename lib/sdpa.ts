@@ -46,8 +46,11 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   // Dims named in the caller's layout, so a length message reads `B*Sq*H*D = ...` for 'bshd'.
   const bhsd = layout === 'bhsd';
   const qt = expectF32('q', q, bhsd ? { B, H, Sq, D } : { B, Sq, H, D });
-  const kt = expectF32('k', k, bhsd ? { B, Hkv, Sk, D } : { B, Sk, Hkv, D });
-  const vt = expectF32('v', v, bhsd ? { B, Hkv, Sk, Dv } : { B, Sk, Hkv, Dv });
+  // Keys longer (or shorter) than the queries need seqK: say so when that is what the length suggests.
+  const seqKHint = (perKey: number) => (length: number) =>
+    o.seqK === undefined && length > 0 && length % perKey === 0 ? `${length / perKey} keys? give options.seqK when it differs from seqQ` : undefined;
+  const kt = expectF32('k', k, bhsd ? { B, Hkv, Sk, D } : { B, Sk, Hkv, D }, seqKHint(B * Hkv * D));
+  const vt = expectF32('v', v, bhsd ? { B, Hkv, Sk, Dv } : { B, Sk, Hkv, Dv }, seqKHint(B * Hkv * Dv));
 
   const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
   const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, Sq, Sk);

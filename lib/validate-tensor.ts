@@ -68,7 +68,9 @@ const MASK_KEYS = new Set(['data', 'dims']);
 
 /** A mask whose dims, right-aligned, are each 1 or the full size of [B, H, Sq, Sk]. */
 export function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): CheckedMask {
-  const m = expectObject('options.mask', v);
+  const m = expectObject('options.mask', v, ArrayBuffer.isView(v)
+    ? 'a mask object { data, dims } (e.g. { data: mask, dims: [Sq, Sk] }), not a bare typed array'
+    : 'a mask object { data, dims }');
   expectKnownKeys('options.mask', m, MASK_KEYS);
   const data = m.data;
   if (!(data instanceof Float32Array || data instanceof Uint8Array)) {

@@ -100,9 +100,9 @@ export function expectChoice<T extends string>(name: string, v: unknown, choices
   return v as T;
 }
 
-export function expectObject(name: string, v: unknown): Record<string, unknown> {
+export function expectObject(name: string, v: unknown, what = 'an object'): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) {
-    throw typeError(name, 'an object', v);
+    throw typeError(name, what, v);
   }
   return v as Record<string, unknown>;
 }
@@ -135,12 +135,14 @@ export function expectTensor<T extends ArrayBufferView & { length: number }>(
   v: unknown,
   ctor: Ctor<T>,
   dims: Record<string, number>,
+  hint?: (length: number) => string | undefined,
 ): T {
   if (!(v instanceof ctor)) throw typeError(name, ctor.name, v);
   const want = product(name, dims);
   const length = lengthOf(v);
   if (length !== want) {
-    throw new RangeError(`Expected ${name}.length to be ${formula(dims, want)} but received ${length}`);
+    const more = hint?.(length);
+    throw new RangeError(`Expected ${name}.length to be ${formula(dims, want)} but received ${length}${more ? ` (${more})` : ''}`);
   }
   return v;
 }
@@ -156,8 +158,27 @@ export function lengthOf(v: ArrayBufferView & { length: number; BYTES_PER_ELEMEN
   return v.byteLength / bytes;
 }
 
-export function expectF32(name: string, v: unknown, dims: Record<string, number>): Float32Array {
-  return expectTensor(name, v, Float32Array, dims);
+export function expectF32(
+  name: string, v: unknown, dims: Record<string, number>, hint?: (length: number) => string | undefined,
+): Float32Array {
+  return expectTensor(name, v, Float32Array, dims, hint);
+}
+
+/**
+ * An object that must take one of two exclusive forms (e.g. the separate projection weights or
+ * PyTorch's in_proj form): a TypeError naming one key of each when it mixes them.
+ */
+export function expectOneForm(
+  name: string, obj: Record<string, unknown>, a: { keys: ReadonlySet<string>; label: string }, b: { keys: ReadonlySet<string>; label: string },
+): void {
+  const keys = Object.keys(obj);
+  const inA = keys.find((k) => a.keys.has(k));
+  const inB = keys.find((k) => b.keys.has(k));
+  if (inA !== undefined && inB !== undefined) {
+    throw new TypeError(
+      `Expected either ${a.label} or ${b.label} for ${name} but received both ('${inA}' and '${inB}'): the two forms are exclusive`,
+    );
+  }
 }
 
 /** Whether two views share any byte of memory. */

@@ -40,7 +40,7 @@ const ctorCases: Array<[string, unknown, Err, RegExp]> = [
   ['PyTorch form with H·Dh ≠ E', { embedDim: E, numHeads: H, headDim: 3, weights: torch() }, RangeError, /PyTorch form needs H\*Dh = E\) for config\.headDim but received 3/],
   ['inProjWeight wrong length', { embedDim: E, numHeads: H, weights: { ...torch(), inProjWeight: f(E * E) } }, RangeError, /config\.weights\.inProjWeight\.length to be 3E\*E = 24\*8 = 192 but received 64/],
   ['inProjWeight in-out names [E, 3E]', { embedDim: E, numHeads: H, weightLayout: 'in-out', weights: { ...torch(), inProjWeight: f(1) } }, RangeError, /E\*3E = 8\*24 = 192/],
-  ['forms mixed', { embedDim: E, numHeads: H, weights: { ...torch(), wo: f(E * E) } }, TypeError, /Unknown option 'wo' in config\.weights/],
+  ['forms mixed', { embedDim: E, numHeads: H, weights: { ...torch(), wo: f(E * E) } }, TypeError, /for config\.weights but received both \('wo' and 'inProjWeight'\): the two forms are exclusive/],
 ];
 
 describe.each(runners)('new MultiHeadAttention errors [$name]', (r) => {

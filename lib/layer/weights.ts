@@ -16,6 +16,7 @@ import {
   expectF32,
   expectKnownKeys,
   expectObject,
+  expectOneForm,
   optionalDim,
   rangeError,
   typeError,
@@ -71,6 +72,8 @@ export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
   const w = expectObject('config.weights', c.weights);
   const outIn = weightLayout === 'out-in';
 
+  expectOneForm('config.weights', w, { keys: SEPARATE_KEYS, label: '{ wq, wk, wv, wo, bq?, bk?, bv?, bo? }' },
+    { keys: PYTORCH_KEYS, label: "PyTorch's { inProjWeight, inProjBias?, outProjWeight, outProjBias? }" });
   const pytorch = Object.keys(w).some((key) => PYTORCH_KEYS.has(key));
   const raw = pytorch ? pytorchForm(w, E, H, Hkv, Dh, outIn, bias) : separateForm(w, E, H, Hkv, Dh, outIn, bias);
 
