@@ -210,6 +210,18 @@ try {
   await import('@tensorflow/tfjs-backend-cpu');
   await core.setBackend('cpu');
   if (core.getBackend() !== 'cpu') throw new Error(`backend ${core.getBackend()}`);
+  // The cpu backend prints a one-time banner on stderr (it suggests installing tfjs-node) when it
+  // stores its first tensor, which would land in the middle of the table. Store that first tensor
+  // here, before anything is printed, and drop the banner; any other warning is passed on.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/looks like you are running TensorFlow\.js in Node\.js/.test(args.map(String).join(' '))) warn(...args);
+  };
+  try {
+    core.tensor1d([0]).dispose();
+  } finally {
+    console.warn = warn;
+  }
   tf = core;
 } catch (err) {
   peerNotes.push(`@tensorflow/tfjs-core + tfjs-backend-cpu not available, skipped (${(err as Error).message.split('\n')[0]})`);

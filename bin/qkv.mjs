@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // qkv explain "I like apple" [--compare "apple makes phones"] — self-attention, step by step, on
-// whichever backend is active. qkv info — the backend in use and why.
-import { info, linear, scaledDotProductAttention } from '../dist/index.js';
+// whichever backend is active. qkv info — the backend in use and why. qkv --version — the version.
+import { readFileSync } from 'node:fs';
 
 const E = 8; // embedding width
 const D = 4; // query/key/value width (one head)
@@ -13,6 +13,8 @@ const HELP = `Usage:
       compared with "apple makes phones".
   qkv info
       Which backend is active (native SIMD addon or TypeScript) and why.
+  qkv --version, -v
+      The version of the qkv package.
 Environment: NO_COLOR=1 prints plain numbers; QKV_BACKEND=js|native picks the backend.`;
 
 // ---- deterministic numbers -------------------------------------------------------------------
@@ -132,17 +134,23 @@ function explain(sentence, verbose) {
 }
 
 function compare(a, b) {
-  const shared = a.ws.filter((w, i) => b.ws.includes(w) && a.ws.indexOf(w) === i);
+  // Words are matched as the embedding sees them: case-insensitively ("Apple" is "apple").
+  const key = (w) => w.toLowerCase();
+  const shared = [];
+  a.ws.forEach((w, i) => {
+    const j = b.ws.findIndex((x) => key(x) === key(w));
+    if (j >= 0 && !shared.some((s) => key(s.w) === key(w))) shared.push({ w, i, j });
+  });
   out(bold('The same word in two sentences'));
   if (shared.length === 0) {
     out('  (no word appears in both sentences)');
     return;
   }
   const row = (m, i, n) => Array.from(m.subarray(i * n, (i + 1) * n), (x) => num(x)).join('');
-  for (const w of shared) {
-    const i = a.ws.indexOf(w), j = b.ws.indexOf(w);
+  for (const { w, i, j } of shared) {
     const same = (m1, m2) => row(m1, i, D) === row(m2, j, D);
-    out(`  "${w}" — its own q, k, v (one layer: they depend only on its embedding and the fixed weights):`);
+    const label = b.ws[j] === w ? `"${w}"` : `"${w}" / "${b.ws[j]}"`;
+    out(`  ${label} — its own q, k, v (one layer: they depend only on its embedding and the fixed weights):`);
     for (const [name, ma, mb] of [['q', a.Q, b.Q], ['k', a.K, b.K], ['v', a.V, b.V]]) {
       out(`    ${name}  ${row(ma, i, D)}   ${same(ma, mb) ? 'identical in both sentences' : 'DIFFERENT'}`);
     }
@@ -156,9 +164,10 @@ function compare(a, b) {
     out(`    output  in ${na.padEnd(lw)} ${row(a.output, i, D)}`);
     out(`    output  in ${nb.padEnd(lw)} ${row(b.output, j, D)}`);
   }
+  const names = new Intl.ListFormat('en', { type: 'conjunction' }).format(shared.map((s) => `"${s.w}"`));
   out();
   out(dim('  In a deeper model the next layer takes these outputs as its input, so from the second'));
-  out(dim('  layer on the q, k and v of "apple" differ too: context has been mixed in.'));
+  out(dim(`  layer on the q, k and v of ${names} differ too: context has been mixed in.`));
 }
 
 function backendLine() {
@@ -174,6 +183,12 @@ if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
   out(HELP);
   process.exit(cmd ? 0 : 1);
 }
+if (cmd === '--version' || cmd === '-v') {
+  out(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+  process.exit(0);
+}
+// Loaded after the options that do not need it, so --help and --version work without dist/.
+const { info, linear, scaledDotProductAttention } = await import('../dist/index.js');
 if (cmd === 'info') {
   out(backendLine());
 } else if (cmd === 'explain') {
