@@ -9,7 +9,7 @@ import type {
   LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
 } from './types.js';
 import {
-  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectKnownKeys, expectNoOverlap, expectObject, typeError,
+  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectKnownKeys, expectOptions, expectNoOverlap, expectObject, typedArrayKind, typeError,
 } from './validate.js';
 import { callerError, expectSignal, withCallerStack } from './validate-async.js';
 import { rowsOf } from './validate-tensor.js';
@@ -66,9 +66,8 @@ function planLinear(
   let options = maybeOptions;
   const isPlainObject = typeof biasOrOptions === 'object' && biasOrOptions !== null && !ArrayBuffer.isView(biasOrOptions);
   if (maybeOptions === undefined && isPlainObject) [bias, options] = [undefined, biasOrOptions];
-  const o = expectObject('options', options) as Partial<LinearOptions> & Record<string, unknown>;
-  expectKnownKeys('options', o, isAsync ? LINEAR_ASYNC_OPTIONS : LINEAR_OPTIONS);
-  if (bias !== undefined && bias !== null && !(bias instanceof Float32Array)) {
+  const o = expectOptions('options', options, isAsync ? LINEAR_ASYNC_OPTIONS : LINEAR_OPTIONS) as Partial<LinearOptions> & Record<string, unknown>;
+  if (bias !== undefined && bias !== null && typedArrayKind(bias) !== 'Float32Array') {
     throw typeError('bias', 'a Float32Array, null or undefined', bias);
   }
   const lw = resolveWeight('options', weight, bias, o.inFeatures, o.outFeatures, o.weightLayout);
@@ -155,8 +154,7 @@ export class LinearBase {
   readonly #bias: Float32Array | null;
 
   protected constructor(backend: Backend, config: LinearConfig) {
-    const c = expectObject('config', config) as Partial<LinearConfig> & Record<string, unknown>;
-    expectKnownKeys('config', c, LINEAR_CONFIG);
+    const c = expectOptions('config', config, LINEAR_CONFIG) as Partial<LinearConfig> & Record<string, unknown>;
     const lw = resolveWeight('config', c.weight, c.bias, c.inFeatures, c.outFeatures, c.weightLayout);
     if (checkFiniteOption('config.checkFinite', c.checkFinite)) {
       expectAllFinite('config.weight', lw.weight);
@@ -184,8 +182,8 @@ export class LinearBase {
   }
 
   #plan(x: Float32Array, options: unknown, isAsync: boolean): { op: GemmOp; signal: AbortSignal | undefined } {
-    const o = (options === undefined ? {} : expectObject('options', options)) as LinearForwardAsyncOptions & Record<string, unknown>;
-    expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
+    const known = isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS;
+    const o = (options === undefined ? {} : expectOptions('options', options, known)) as LinearForwardAsyncOptions & Record<string, unknown>;
     const M = rowsOf('x', x, this.inFeatures, 'inFeatures');
     const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
     const y = outputFor(o.out, M, this.outFeatures, [['x', x]]);

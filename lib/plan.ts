@@ -64,7 +64,12 @@ export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
     maskStrides[axis] = maskDims[axis] === 1 ? 0 : stride;
     stride *= maskDims[axis];
   }
-  return { ...i, causal: i.offsets !== null, mask: i.mask ? i.mask.data : null, maskDims, maskStrides };
+  // scale and softcap rounded to float32 here, once: the native kernels compute with float32
+  // values, and the TypeScript kernels then compute with the same ones.
+  return {
+    ...i, scale: Math.fround(i.scale), softcap: Math.fround(i.softcap), causal: i.offsets !== null,
+    mask: i.mask ? i.mask.data : null, maskDims, maskStrides,
+  };
 }
 
 /** Element strides over (batch, head, seq) for a tensor of the given layout; width is contiguous. */

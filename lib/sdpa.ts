@@ -4,8 +4,8 @@
 import { makeSdpaPlan, type Layout, type SdpaPlan } from './plan.js';
 import type { SdpaOptions, SdpaResult } from './types.js';
 import {
-  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectFinite, expectKnownKeys,
-  expectNoOverlap, expectObject, optionalDim, product, rangeError,
+  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectFinite, expectKnownKeys, expectOptions,
+  expectNoOverlap, expectObject, expectScale, expectSoftcap, optionalDim, product, rangeError, typedArrayKind,
 } from './validate.js';
 import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 
@@ -27,8 +27,7 @@ export interface SdpaCall {
 }
 
 export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, isAsync: boolean): SdpaCall {
-  const o = expectObject('options', options) as Partial<SdpaOptions> & Record<string, unknown>;
-  expectKnownKeys('options', o, isAsync ? SDPA_ASYNC_OPTIONS : SDPA_OPTIONS);
+  const o = expectOptions('options', options, isAsync ? SDPA_ASYNC_OPTIONS : SDPA_OPTIONS) as Partial<SdpaOptions> & Record<string, unknown>;
 
   const B = optionalDim('options.batch', o.batch, 1);
   const H = expectDim('options.heads', o.heads);
@@ -39,9 +38,8 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   const Dv = optionalDim('options.valueDim', o.valueDim, D);
   if (H % Hkv !== 0) throw rangeError('options.kvHeads', `a divisor of heads = ${H}`, Hkv);
   const layout = o.layout === undefined ? 'bhsd' : expectChoice('options.layout', o.layout, LAYOUTS);
-  const scale = o.scale === undefined ? 1 / Math.sqrt(D) : expectFinite('options.scale', o.scale);
-  const softcap = o.softcap === undefined ? 0 : expectFinite('options.softcap', o.softcap);
-  if (softcap < 0) throw rangeError('options.softcap', 'a number >= 0 (0 = off)', softcap);
+  const scale = o.scale === undefined ? 1 / Math.sqrt(D) : expectScale('options.scale', o.scale);
+  const softcap = o.softcap === undefined ? 0 : expectSoftcap('options.softcap', o.softcap);
 
   // Dims named in the caller's layout, so a length message reads `B*Sq*H*D = ...` for 'bshd'.
   const bhsd = layout === 'bhsd';
@@ -81,13 +79,14 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     ['k', kt],
     ['v', vt],
     ['options.mask.data', mask?.data],
-    ['options.kvLengths', kvLengths],
-    ['options.queryOffset', o.queryOffset instanceof Int32Array ? o.queryOffset : null],
+    // The caller's arrays (kvLengths and queryOffset were checked on copies, the plan holds those).
+    ['options.kvLengths', kvLengths ? (o.kvLengths as Int32Array) : null],
+    ['options.queryOffset', offsets && typedArrayKind(o.queryOffset) === 'Int32Array' ? (o.queryOffset as Int32Array) : null],
   ] as const;
   const given: Array<readonly [string, Float32Array]> = [];
   if (out) given.push(['options.out', out]);
-  if (weightsArg instanceof Float32Array) given.push(['options.weights', weightsArg]);
-  if (scoresArg instanceof Float32Array) given.push(['options.scores', scoresArg]);
+  if (weightsArg !== true && weightsArg !== false) given.push(['options.weights', weightsArg]);
+  if (scoresArg !== true && scoresArg !== false) given.push(['options.scores', scoresArg]);
   for (let i = 0; i < given.length; i++) {
     expectNoOverlap(given[i][0], given[i][1], [...inputs, ...given.slice(0, i)]);
   }

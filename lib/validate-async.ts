@@ -1,18 +1,24 @@
-// The errors of the ...Async functions: the AbortSignal check and contract (an aborted signal
-// rejects a call that has not started with an AbortError and leaves `out` untouched), and errors
-// found on the pool re-told with the caller's stack.
+// The checks and errors of the ...Async functions: options.signal must be a real AbortSignal (an
+// aborted one rejects a call that has not started with an AbortError and leaves `out` untouched:
+// lib/abort.ts), and errors found on the pool are re-told with the caller's stack.
+import { isAborted } from './abort.js';
 import { typeError } from './validate.js';
 
-/** The DOMException every abort rejects with, its cause the signal's reason. */
-export function abortError(signal: AbortSignal): DOMException {
-  const e = new DOMException('The operation was aborted', 'AbortError');
-  Object.defineProperty(e, 'cause', { value: signal.reason, configurable: true, writable: true });
-  return e;
-}
+export { abortError } from './abort.js';
 
+/**
+ * options.signal: undefined, or an AbortSignal whose internal state can be read. An object that
+ * only inherits from AbortSignal.prototype (`Object.create(AbortSignal.prototype)`) is refused here,
+ * synchronously, so that no later read of it can throw where nothing would catch it.
+ */
 export function expectSignal(name: string, v: unknown): AbortSignal | undefined {
   if (v === undefined) return undefined;
   if (!(v instanceof AbortSignal)) throw typeError(name, 'an AbortSignal', v);
+  try {
+    isAborted(v);
+  } catch {
+    throw typeError(name, 'an AbortSignal (this object only inherits from AbortSignal.prototype)', v);
+  }
   return v;
 }
 

@@ -5,12 +5,15 @@ import {
   expectBoolean,
   expectDim,
   expectF32,
-  expectKnownKeys,
+  expectKnownKeys, expectOptions,
   expectObject,
   expectTensor,
   optionalDim,
   product,
+  lengthOf,
   rangeError,
+  snapshotInt32,
+  typedArrayKind,
   typeError,
 } from './validate.js';
 
@@ -31,8 +34,7 @@ export interface CheckedCacheOptions {
 
 /** layer.createCache(options) for a layer of Hkv kv heads of Dh values. */
 export function expectCacheOptions(options: unknown, Hkv: number, Dh: number): CheckedCacheOptions {
-  const o = expectObject('options', options) as Partial<KVCacheOptions> & Record<string, unknown>;
-  expectKnownKeys('options', o, CACHE_OPTIONS);
+  const o = expectOptions('options', options, CACHE_OPTIONS) as Partial<KVCacheOptions> & Record<string, unknown>;
   const dtype = o.dtype === undefined ? 'float32' : expectCacheDtype(o.dtype);
   const maxLength = expectDim('options.maxLength', o.maxLength);
   let from: KVCacheExport | null = null;
@@ -41,11 +43,10 @@ export function expectCacheOptions(options: unknown, Hkv: number, Dh: number): C
   if (o.from === undefined) {
     B = optionalDim('options.batch', o.batch, 1);
   } else {
-    const f = expectObject('options.from', o.from) as Partial<KVCacheExport> & Record<string, unknown>;
-    expectKnownKeys('options.from', f, EXPORT_KEYS);
-    if (!(f.lengths instanceof Int32Array)) throw typeError('options.from.lengths', 'Int32Array', f.lengths);
-    B = optionalDim('options.batch', o.batch, f.lengths.length);
-    const lengths = expectTensor('options.from.lengths', f.lengths, Int32Array, { B });
+    const f = expectOptions('options.from', o.from, EXPORT_KEYS) as Partial<KVCacheExport> & Record<string, unknown>;
+    if (typedArrayKind(f.lengths) !== 'Int32Array') throw typeError('options.from.lengths', 'Int32Array', f.lengths);
+    B = optionalDim('options.batch', o.batch, lengthOf(f.lengths as Int32Array));
+    const lengths = snapshotInt32(expectTensor('options.from.lengths', f.lengths, Int32Array, { B }));
     for (let b = 0; b < B; b++) {
       const n = lengths[b]!;
       if (n < 0 || n > maxLength) throw rangeError(`options.from.lengths[${b}]`, `an integer in [0, maxLength = ${maxLength}]`, n);
@@ -92,9 +93,9 @@ export function expectRoomInCache(b: number, length: number, n: number, maxLengt
   }
 }
 
-/** A cache that a forwardAsync holds cannot be changed or used until it settles. */
+/** A cache that a call holds (a forwardAsync until it settles, a forward until it returns) cannot be changed or used. */
 export function cacheBusyError(what: string, where = ''): Error {
-  return new Error(`Cannot ${what} a KVCache while a forwardAsync on it is in flight${where}`);
+  return new Error(`Cannot ${what} a KVCache while a forward or forwardAsync on it is in flight${where}`);
 }
 
 /** cache.truncate(n): an integer ≥ 0. */

@@ -6,12 +6,14 @@ import {
   expectDim,
   expectF32,
   expectInt,
-  expectKnownKeys,
+  expectKnownKeys, expectOptions,
   expectObject,
   expectTensor,
   lengthOf,
   product,
   rangeError,
+  snapshotInt32,
+  typedArrayKind,
   typeError,
 } from './validate.js';
 
@@ -20,8 +22,8 @@ const INT32_MAX = 0x7fffffff;
 
 /** `name` is a Float32Array of rows × `width` floats; returns the row count (≥ 1). */
 export function rowsOf(name: string, x: unknown, width: number, widthName: string): number {
-  if (!(x instanceof Float32Array)) throw typeError(name, 'Float32Array', x);
-  const length = lengthOf(x); // not x.length: see lengthOf (stale for a detached view in Node 20)
+  if (typedArrayKind(x) !== 'Float32Array') throw typeError(name, 'Float32Array', x);
+  const length = lengthOf(x as Float32Array); // not x.length: see lengthOf
   if (length === 0 || length % width !== 0) {
     throw new RangeError(
       `Expected ${name}.length to be a positive multiple of ${widthName} = ${width} but received ${length}`,
@@ -30,9 +32,12 @@ export function rowsOf(name: string, x: unknown, width: number, widthName: strin
   return length / width;
 }
 
-/** Int32Array [B] with every value in [0, bound]: kvLengths (bound Sk) and seqLens (bound S). */
+/**
+ * Int32Array [B] with every value in [0, bound]: kvLengths (bound Sk) and seqLens (bound S). The
+ * copy that was checked is returned, and is the one used.
+ */
 function expectLengths(name: string, v: unknown, B: number, bound: number, boundName: string): Int32Array {
-  const lengths = expectTensor(name, v, Int32Array, { B });
+  const lengths = snapshotInt32(expectTensor(name, v, Int32Array, { B }));
   for (let b = 0; b < B; b++) {
     if (lengths[b]! < 0 || lengths[b]! > bound) {
       throw rangeError(`${name}[${b}]`, `an integer in [0, ${boundName} = ${bound}]`, lengths[b]);
@@ -53,7 +58,7 @@ export function expectSeqLens(v: unknown, B: number, S: number): Int32Array {
 
 /** options.queryOffset: an integer for every sequence, or an Int32Array [B]; as [B]. */
 export function expectQueryOffset(v: unknown, B: number): Int32Array {
-  if (v instanceof Int32Array) return expectTensor('options.queryOffset', v, Int32Array, { B });
+  if (typedArrayKind(v) === 'Int32Array') return snapshotInt32(expectTensor('options.queryOffset', v, Int32Array, { B }));
   if (typeof v !== 'number') throw typeError('options.queryOffset', 'an integer or an Int32Array', v);
   return new Int32Array(B).fill(expectInt('options.queryOffset', v, INT32_MIN, INT32_MAX));
 }
@@ -68,16 +73,18 @@ const MASK_KEYS = new Set(['data', 'dims']);
 
 /** A mask whose dims, right-aligned, are each 1 or the full size of [B, H, Sq, Sk]. */
 export function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: number): CheckedMask {
-  const m = expectObject('options.mask', v, ArrayBuffer.isView(v)
+  const m = expectOptions('options.mask', v, MASK_KEYS, ArrayBuffer.isView(v)
     ? 'a mask object { data, dims } (e.g. { data: mask, dims: [Sq, Sk] }), not a bare typed array'
     : 'a mask object { data, dims }');
-  expectKnownKeys('options.mask', m, MASK_KEYS);
   const data = m.data;
-  if (!(data instanceof Float32Array || data instanceof Uint8Array)) {
+  const kind = typedArrayKind(data);
+  if (kind !== 'Float32Array' && kind !== 'Uint8Array') {
     throw typeError('options.mask.data', 'Float32Array (additive) or Uint8Array (boolean)', data);
   }
-  const dimsArg = m.dims;
-  if (!Array.isArray(dimsArg)) throw typeError('options.mask.dims', 'an array of dims', dimsArg);
+  if (!Array.isArray(m.dims)) throw typeError('options.mask.dims', 'an array of dims', m.dims);
+  // Read once: a Proxy or getter answering differently for the broadcast and the length checks
+  // cannot make them disagree.
+  const dimsArg: unknown[] = Array.from(m.dims as unknown[]);
   if (dimsArg.length < 1 || dimsArg.length > 4) {
     throw rangeError('options.mask.dims', 'an array of 1 to 4 dims', dimsArg);
   }
@@ -93,10 +100,11 @@ export function expectMask(v: unknown, B: number, H: number, Sq: number, Sk: num
     }
     dims[axis] = d;
   }
-  expectTensor('options.mask.data', data, data.constructor as typeof Float32Array, Object.fromEntries(
-    dimsArg.map((d: number, i: number) => [`dims[${i}]`, d]),
+  const ctor = kind === 'Float32Array' ? Float32Array : Uint8Array;
+  const checked = expectTensor('options.mask.data', data, ctor as typeof Float32Array, Object.fromEntries(
+    dimsArg.map((d, i) => [`dims[${i}]`, d as number]),
   ) as Record<string, number>);
-  return { data, dims };
+  return { data: checked as Float32Array | Uint8Array, dims };
 }
 
 /**
@@ -109,6 +117,6 @@ export function expectMaterialized(name: string, v: unknown, dims: Record<string
     product(name, dims);
     return true;
   }
-  if (v instanceof Float32Array) return expectF32(name, v, dims);
+  if (typedArrayKind(v) === 'Float32Array') return expectF32(name, v, dims);
   throw typeError(name, 'a boolean or a Float32Array', v);
 }

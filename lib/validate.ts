@@ -4,13 +4,43 @@
 // or value is a RangeError. Array contents are never printed.
 import { Buffer } from 'node:buffer';
 
+// A typed array's kind, buffer, offset and size, read through the intrinsic %TypedArray% getters:
+// a subclass (or an instance with own properties) may redefine `length`, `byteLength` or
+// `constructor`, and a Proxy may answer `instanceof`, but these read the object's real internal
+// slots (and answer undefined, or throw, for anything that is not a typed array).
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function intrinsicGetter(key: PropertyKey): (this: unknown) => unknown {
+  return Object.getOwnPropertyDescriptor(TypedArrayPrototype, key)!.get! as (this: unknown) => unknown;
+}
+const kindGetter = intrinsicGetter(Symbol.toStringTag);
+const bufferGetter = intrinsicGetter('buffer');
+const byteOffsetGetter = intrinsicGetter('byteOffset');
+const byteLengthGetter = intrinsicGetter('byteLength');
+const ELEMENT_BYTES: Record<string, number> = {
+  Int8Array: 1, Uint8Array: 1, Uint8ClampedArray: 1, Int16Array: 2, Uint16Array: 2, Int32Array: 4, Uint32Array: 4,
+  Float32Array: 4, Float64Array: 8, BigInt64Array: 8, BigUint64Array: 8,
+};
+
+/** 'Float32Array', 'Int32Array', …: what a typed array really is; undefined for anything else. */
+export function typedArrayKind(v: unknown): string | undefined {
+  return kindGetter.call(v) as string | undefined;
+}
+
+/** The buffer, byte offset and byte length of a typed array, as its internal slots hold them. */
+export function viewOf(v: ArrayBufferView): { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } {
+  return {
+    buffer: bufferGetter.call(v) as ArrayBufferLike,
+    byteOffset: byteOffsetGetter.call(v) as number,
+    byteLength: byteLengthGetter.call(v) as number,
+  };
+}
+
 /** How a message shows a value: `Float64Array(8192)`, `-3`, `NaN`, `undefined`, `string "x"`. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) {
-    const len = (v as unknown as { length?: number }).length;
-    return len === undefined ? v.constructor.name : `${v.constructor.name}(${len})`;
-  }
+  const kind = typedArrayKind(v);
+  if (kind !== undefined) return `${kind}(${lengthOf(v as ArrayBufferView)})`;
+  if (ArrayBuffer.isView(v)) return 'DataView';
   if (Array.isArray(v)) return `Array(${v.length})`;
   switch (typeof v) {
     case 'number':
@@ -87,6 +117,34 @@ export function expectFinite(name: string, v: unknown): number {
   return v;
 }
 
+/** The largest finite float32, and the smallest normal one. */
+const FLT_MAX = 3.4028234663852886e38;
+const FLT_MIN = 1.1754943508222875e-38;
+
+/**
+ * A score scale: the kernels compute in float32, so it must be a finite float32 (|scale| ≤ FLT_MAX);
+ * both backends then use the same value, rounded to float32 once (lib/plan.ts).
+ */
+export function expectScale(name: string, v: unknown): number {
+  const x = expectFinite(name, v);
+  if (Math.abs(x) > FLT_MAX) throw rangeError(name, `a finite float32 (|scale| <= ${FLT_MAX})`, x);
+  return x;
+}
+
+/**
+ * A softcap c: 0 (off) or a normal float32 (FLT_MIN ≤ c ≤ FLT_MAX), where s/c and c·tanh(s/c) stay
+ * finite and exact enough in float32 on both backends; outside that the cap means nothing a float
+ * can hold (a subnormal c makes 1/c overflow, a c past FLT_MAX is infinite in float32).
+ */
+export function expectSoftcap(name: string, v: unknown): number {
+  const c = expectFinite(name, v);
+  if (c < 0) throw rangeError(name, 'a number >= 0 (0 = off)', c);
+  if (c !== 0 && (c < FLT_MIN || c > FLT_MAX)) {
+    throw rangeError(name, `0 (off) or a float32 in [${FLT_MIN}, ${FLT_MAX}]`, c);
+  }
+  return c;
+}
+
 export function expectBoolean(name: string, v: unknown): boolean {
   if (typeof v !== 'boolean') throw typeError(name, 'a boolean', v);
   return v;
@@ -137,25 +195,35 @@ export function expectTensor<T extends ArrayBufferView & { length: number }>(
   dims: Record<string, number>,
   hint?: (length: number) => string | undefined,
 ): T {
-  if (!(v instanceof ctor)) throw typeError(name, ctor.name, v);
+  if (typedArrayKind(v) !== ctor.name) throw typeError(name, ctor.name, v);
+  const t = v as T;
   const want = product(name, dims);
-  const length = lengthOf(v);
+  const length = lengthOf(t);
   if (length !== want) {
     const more = hint?.(length);
     throw new RangeError(`Expected ${name}.length to be ${formula(dims, want)} but received ${length}${more ? ` (${more})` : ''}`);
   }
-  return v;
+  return t;
 }
 
 /**
- * A typed array's element count, derived from byteLength. Not `v.length`: in Node 20 (V8 11.3),
- * once a view over a resizable ArrayBuffer has passed through a function, its optimized code can
- * read a stale `.length` for a *detached* view (the length it had before the transfer), while
- * `.byteLength` reads 0 as it should. test/fuzz.test.ts found it; the native binding re-checks.
+ * A typed array's element count, from its internal byte length and kind. Not `v.length`: a
+ * subclass can redefine it, and in Node 20 (V8 11.3), once a view over a resizable ArrayBuffer has
+ * passed through a function, its optimized code can read a stale `.length` for a *detached* view
+ * (the length it had before the transfer), while the byte length reads 0 as it should. The native
+ * binding re-checks.
  */
-export function lengthOf(v: ArrayBufferView & { length: number; BYTES_PER_ELEMENT?: number }): number {
-  const bytes = v.BYTES_PER_ELEMENT ?? 1;
-  return v.byteLength / bytes;
+export function lengthOf(v: ArrayBufferView): number {
+  return (byteLengthGetter.call(v) as number) / (ELEMENT_BYTES[typedArrayKind(v) ?? ''] ?? 1);
+}
+
+/**
+ * A copy of a small typed array that steers indexing (lengths, offsets): taken once, so a value
+ * the caller (or another thread, through a SharedArrayBuffer) changes later cannot move what was
+ * checked. The constructor copies from the internal slots: no getter or species is consulted.
+ */
+export function snapshotInt32(v: Int32Array): Int32Array {
+  return new Int32Array(v);
 }
 
 export function expectF32(
@@ -183,8 +251,10 @@ export function expectOneForm(
 
 /** Whether two views share any byte of memory. */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  const va = viewOf(a);
+  const vb = viewOf(b);
+  if (va.buffer !== vb.buffer) return false;
+  return va.byteOffset < vb.byteOffset + vb.byteLength && vb.byteOffset < va.byteOffset + va.byteLength;
 }
 
 /** Rejects an output that shares memory with any input or other output. */
@@ -198,6 +268,20 @@ export function expectNoOverlap(
       throw new RangeError(`Expected ${name} not to overlap ${otherName} but they share memory`);
     }
   }
+}
+
+/**
+ * An options object read once: every option (own or inherited enumerable property, as `for…in`
+ * sees them) copied into a fresh object, each getter called exactly once, names checked against
+ * `known`. Everything after works on the copy, so a getter or Proxy that answers differently on a
+ * second read cannot change what was checked.
+ */
+export function expectOptions(name: string, v: unknown, known: ReadonlySet<string>, what = 'an object'): Record<string, unknown> {
+  const obj = expectObject(name, v, what);
+  const copy: Record<string, unknown> = {};
+  for (const key in obj) copy[key] = obj[key];
+  expectKnownKeys(name, copy, known);
+  return copy;
 }
 
 /** Rejects option names not in `known`, suggesting the closest one (catches `casual`). */
@@ -257,11 +341,24 @@ export function allocateF32(name: string, length: number, fill: 'zeros' | 'overw
     const bytes = Buffer.allocUnsafeSlow(4 * length);
     return new Float32Array(bytes.buffer, bytes.byteOffset, length);
   } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    throw new RangeError(
-      `Could not allocate ${name}: ${length} floats (${bytesText(4 * length)}) do not fit in memory or in one Float32Array (${err.message})`,
-    );
+    throw allocationError(err, name, length, 'floats', 4, 'Float32Array');
   }
+}
+
+/** A new zeroed Uint16Array (float16 storage) of `length` elements, failing as allocateF32 does. */
+export function allocateU16(name: string, length: number): Uint16Array {
+  try {
+    return new Uint16Array(length);
+  } catch (err) {
+    throw allocationError(err, name, length, 'halves', 2, 'Uint16Array');
+  }
+}
+
+function allocationError(err: unknown, name: string, length: number, unit: string, bytes: number, kind: string): unknown {
+  if (!(err instanceof RangeError)) return err;
+  return new RangeError(
+    `Could not allocate ${name}: ${length} ${unit} (${bytesText(bytes * length)}) do not fit in memory or in one ${kind} (${err.message})`,
+  );
 }
 
 /**

@@ -2,7 +2,7 @@
 // effects: importing this does not load the addon (lib/backend/select.ts does).
 import { gemmJs, packWeightJs } from '../kernels/gemm.js';
 import { sdpaJs } from '../kernels/sdpa.js';
-import { abortError } from '../validate-async.js';
+import { abortError, isAborted } from '../abort.js';
 import { runOps } from './ops.js';
 import type { Backend } from './types.js';
 import { version } from './version.js';
@@ -15,7 +15,7 @@ export const jsBackend: Backend = {
   runAsync: (ops, signal) =>
     new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        if (signal?.aborted) return reject(abortError(signal));
+        if (signal && isAborted(signal)) return reject(abortError(signal));
         try {
           runOps(jsBackend, ops);
           resolve();

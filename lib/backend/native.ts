@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { packageRequire, packageRoot } from '../package-root.js';
 import type { SdpaPlan } from '../plan.js';
-import { abortError } from '../validate-async.js';
+import { abortError, isAborted, watchAbort } from '../abort.js';
 import type { AsyncPriority } from './env.js';
 import type { Backend, Op } from './types.js';
 import { version } from './version.js';
@@ -116,16 +116,20 @@ function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: Abor
       : (['gemm', op.x, op.M, op.K, op.packed, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
   );
   return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      if (binding.cancelAsync(id)) reject(abortError(signal!));
-    };
+    if (signal && isAborted(signal)) return reject(abortError(signal));
+    // The completion runs inside N-API, where a throw would be swallowed and the Promise never
+    // settle: nothing in it can throw (unwatch and the settle functions are ours).
+    let unwatch = (): void => {};
     const id = binding.runAsync(nativeOps, (err) => {
-      signal?.removeEventListener('abort', onAbort);
+      unwatch();
       if (err) reject(err);
       else resolve();
     });
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal) {
+      unwatch = watchAbort(signal, () => {
+        if (binding.cancelAsync(id)) reject(abortError(signal));
+      });
+    }
   });
 }
 

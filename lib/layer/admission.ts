@@ -3,7 +3,7 @@
 // would otherwise allocate N sets of intermediates up front (1.5 MiB each for a BERT-base request
 // of 128 tokens): memory that grows with the queue, and page faults on the event loop per call.
 // Two per thread keep every thread busy while the next call is set up.
-import { abortError } from '../validate-async.js';
+import { abortError, isAborted, watchAbort } from '../abort.js';
 
 const MAX_ACTIVE_FACTOR = 2;
 
@@ -32,18 +32,20 @@ export class Admission {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
+      if (signal && isAborted(signal)) return reject(abortError(signal));
+      let unwatch = (): void => {};
       const go = (): void => {
-        signal?.removeEventListener('abort', onAbort);
+        unwatch();
         this.#active++;
         resolve();
       };
-      const onAbort = (): void => {
-        const i = this.#waiting.indexOf(go);
-        if (i >= 0) this.#waiting.splice(i, 1);
-        reject(abortError(signal!));
-      };
-      if (signal?.aborted) return reject(abortError(signal));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) {
+        unwatch = watchAbort(signal, () => {
+          const i = this.#waiting.indexOf(go);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(abortError(signal));
+        });
+      }
       this.#waiting.push(go);
     });
   }

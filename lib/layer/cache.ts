@@ -17,6 +17,7 @@
 // Float32Array (exactly); createCache({ from }) rounds into halves.
 import { floatsToHalves, halvesToFloats } from '../kernels/half.js';
 import type { KVCache as PublicKVCache, KVCacheDType, KVCacheExport } from '../types.js';
+import { allocateF32, allocateU16 } from '../validate.js';
 import { cacheBusyError, expectTruncateLength } from '../validate-cache.js';
 
 /** What the layer that owns a cache reads and writes (not part of the public API). */
@@ -61,8 +62,8 @@ export class KVCache implements PublicKVCache {
     const half = dtype === 'float16';
     const state: CacheState = {
       owner, B, maxLength, Hkv, Dh, dtype,
-      k: half ? new Uint16Array(n) : new Float32Array(n),
-      v: half ? new Uint16Array(n) : new Float32Array(n),
+      k: half ? allocateU16('the cache keys (B*maxLength*Hkv*Dh)', n) : allocateF32('the cache keys (B*maxLength*Hkv*Dh)', n),
+      v: half ? allocateU16('the cache values (B*maxLength*Hkv*Dh)', n) : allocateF32('the cache values (B*maxLength*Hkv*Dh)', n),
       lengths: new Int32Array(B), busy: false,
     };
     states.set(this, state);
@@ -98,8 +99,8 @@ export class KVCache implements PublicKVCache {
   export(): KVCacheExport {
     const s = states.get(this)!;
     const L = this.length;
-    const k = new Float32Array(s.B * s.Hkv * L * s.Dh);
-    const v = new Float32Array(s.B * s.Hkv * L * s.Dh);
+    const k = allocateF32('the exported keys (B*Hkv*L*Dh)', s.B * s.Hkv * L * s.Dh);
+    const v = allocateF32('the exported values (B*Hkv*L*Dh)', s.B * s.Hkv * L * s.Dh);
     forEachRow(s, s.lengths, L, (at, row, Dh) => {
       if (s.k instanceof Uint16Array) {
         halvesToFloats(s.k.subarray(at, at + Dh), k, row);

@@ -20,8 +20,8 @@ import type { Op } from '../backend/types.js';
 import { makeSdpaPlan, type SdpaPlan } from '../plan.js';
 import type { MhaForwardAsyncOptions, MhaResult } from '../types.js';
 import {
-  allocateF32, expectAllFinite, expectBoolean, expectDim, expectF32, expectKnownKeys, expectNoOverlap, expectObject,
-  optionalDim, rangeError,
+  allocateF32, expectAllFinite, expectBoolean, expectDim, expectF32, expectKnownKeys, expectOptions, expectNoOverlap, expectObject,
+  optionalDim, rangeError, typedArrayKind,
 } from '../validate.js';
 import { expectSignal } from '../validate-async.js';
 import { expectRoomInCache, expectUsableCache } from '../validate-cache.js';
@@ -66,14 +66,14 @@ export interface LayerRef {
 
 /** Validates a forward call and lays it out as ops. */
 export function planForward(layer: LayerRef, x: Float32Array, options: unknown, isAsync: boolean): LayerCall {
-  const o = (options === undefined ? {} : expectObject('options', options)) as Options;
-  expectKnownKeys('options', o, isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS);
+  const known = isAsync ? FORWARD_ASYNC_OPTIONS : FORWARD_OPTIONS;
+  const o = (options === undefined ? {} : expectOptions('options', options, known)) as Options;
   const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
   if (o.checkFinite !== undefined && expectBoolean('options.checkFinite', o.checkFinite)) {
     // Only the inputs are scanned (weights were given at construction); a wrong type is left to
     // the checks below, which name it.
-    if (x instanceof Float32Array) expectAllFinite('x', x);
-    if (o.context instanceof Float32Array) expectAllFinite('options.context', o.context);
+    if (typedArrayKind(x) === 'Float32Array') expectAllFinite('x', x);
+    if (typedArrayKind(o.context) === 'Float32Array') expectAllFinite('options.context', o.context as Float32Array);
   }
   return o.cache === undefined ? planPlain(layer, x, o, isAsync, signal) : planCached(layer, x, o, isAsync, signal);
 }
@@ -136,7 +136,8 @@ function planPlain(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolea
   if (out) {
     expectNoOverlap('options.out', out, [
       ['x', x], ['options.context', context], ['options.mask.data', plan.mask],
-      ['options.kvLengths', plan.kvLengths], ['options.seqLens', seqLens],
+      // The caller's kvLengths and seqLens (checked on copies, which the call uses).
+      ['options.kvLengths', kvLengths ? (o.kvLengths as Int32Array) : null], ['options.seqLens', seqLens ? (o.seqLens as Int32Array) : null],
     ]);
   }
 
@@ -191,72 +192,82 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
   const cs = cacheState(o.cache);
   expectUsableCache(cs, o.cache, layer.owner, o);
   const cache = cs!;
-  const B = optionalDim('options.batch', o.batch, cache.B);
-  if (B !== cache.B) throw rangeError('options.batch', `cache.batch = ${cache.B}`, B);
-  const S = tokensPerSequence(x, o.seqLen, B, E);
-  const seqLens = o.seqLens === undefined ? null : expectSeqLens(o.seqLens, B, S);
-  const maxL = cache.maxLength;
-  const oldLens = cache.lengths.slice();
-  const newLens = new Int32Array(B);
-  for (let b = 0; b < B; b++) {
-    const n = seqLens ? seqLens[b]! : S;
-    expectRoomInCache(b, oldLens[b]!, n, maxL);
-    newLens[b] = oldLens[b]! + n;
-  }
-
-  const M = B * S;
-  const W = Hkv * Dh;
-  const set = isAsync ? takeSpare() : syncScratch;
-  const release = isAsync ? () => giveBack(set) : undefined;
-  const q = set.q.take(M * H * Dh);
-  const k = set.k.take(M * W);
-  const v = set.v.take(M * W);
-  const attn = set.attn.take(M * H * Dh);
-  // Key j of sequence b is visible from query row i iff j <= oldLens[b] + i and j < newLens[b]:
-  // what scaledDotProductAttention makes of { layout: 'bshd', seqK: maxLength, queryOffset:
-  // oldLens, kvLengths: newLens }, on the cache's own storage.
-  const plan = makeSdpaPlan({
-    q, k: cache.k, v: cache.v, kvDtype: cache.dtype, out: attn,
-    B, H, Hkv, Sq: S, Sk: maxL, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
-    offsets: oldLens, kvLengths: newLens, mask: null, weights: null, scores: null,
-  });
-
-  let y: Float32Array;
-  if (o.out === undefined) {
-    y = allocateF32('the output (B*S*E)', M * E, 'overwritten'); // the output projection writes every row
-  } else {
-    y = expectF32('options.out', o.out, { B, S, E });
-    expectNoOverlap('options.out', y, [['x', x], ['options.seqLens', seqLens], ['options.cache (K)', cache.k], ['options.cache (V)', cache.v]]);
-  }
-  expectNoOverlap('x', x, [['options.cache (K)', cache.k], ['options.cache (V)', cache.v]]);
-
-  // Every check has passed.
-  const append = (): void => {
-    // Sequence b's new rows [b, 0..n_b) of the 'bshd' scratch are contiguous, and so are its
-    // positions [oldLens[b], newLens[b]) of the cache: one copy per sequence for K and for V.
+  // The lock is taken before anything else of the call is read, and held until the call ends
+  // (forward returns, forwardAsync settles): an option's getter cannot start a second call on it.
+  cache.busy = true;
+  try {
+    const B = optionalDim('options.batch', o.batch, cache.B);
+    if (B !== cache.B) throw rangeError('options.batch', `cache.batch = ${cache.B}`, B);
+    const S = tokensPerSequence(x, o.seqLen, B, E);
+    const seqLens = o.seqLens === undefined ? null : expectSeqLens(o.seqLens, B, S);
+    const maxL = cache.maxLength;
+    const oldLens = cache.lengths.slice();
+    const newLens = new Int32Array(B);
     for (let b = 0; b < B; b++) {
-      const n = newLens[b]! - oldLens[b]!;
-      if (n === 0) continue;
-      const src = b * S * W;
-      const dst = (b * maxL + oldLens[b]!) * W;
-      writeRows(cache, 'k', k.subarray(src, src + n * W), dst);
-      writeRows(cache, 'v', v.subarray(src, src + n * W), dst);
+      const n = seqLens ? seqLens[b]! : S;
+      expectRoomInCache(b, oldLens[b]!, n, maxL);
+      newLens[b] = oldLens[b]! + n;
     }
-  };
-  const finish = (): Float32Array => {
-    cache.lengths.set(newLens);
-    if (seqLens) zeroPaddedRows(y, null, seqLens, B, H, S, maxL, E);
-    return y;
-  };
-  return {
-    pre: projections(p, x, x, M, M, q, k, v),
-    append,
-    cache,
-    ops: [{ kind: 'sdpa', plan }, outputProjection(p, attn, M, y)],
-    signal,
-    finish,
-    release,
-  };
+
+    const M = B * S;
+    const W = Hkv * Dh;
+    const set = isAsync ? takeSpare() : syncScratch;
+    const release = isAsync ? () => giveBack(set) : undefined;
+    const q = set.q.take(M * H * Dh);
+    const k = set.k.take(M * W);
+    const v = set.v.take(M * W);
+    const attn = set.attn.take(M * H * Dh);
+    // Key j of sequence b is visible from query row i iff j <= oldLens[b] + i and j < newLens[b]:
+    // what scaledDotProductAttention makes of { layout: 'bshd', seqK: maxLength, queryOffset:
+    // oldLens, kvLengths: newLens }, on the cache's own storage.
+    const plan = makeSdpaPlan({
+      q, k: cache.k, v: cache.v, kvDtype: cache.dtype, out: attn,
+      B, H, Hkv, Sq: S, Sk: maxL, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
+      offsets: oldLens, kvLengths: newLens, mask: null, weights: null, scores: null,
+    });
+
+    let y: Float32Array;
+    if (o.out === undefined) {
+      y = allocateF32('the output (B*S*E)', M * E, 'overwritten'); // the output projection writes every row
+    } else {
+      y = expectF32('options.out', o.out, { B, S, E });
+      expectNoOverlap('options.out', y, [
+        ['x', x], ['options.seqLens', seqLens ? (o.seqLens as Int32Array) : null], ['options.cache (K)', cache.k], ['options.cache (V)', cache.v],
+      ]);
+    }
+    expectNoOverlap('x', x, [['options.cache (K)', cache.k], ['options.cache (V)', cache.v]]);
+
+    // Every check has passed.
+    const append = (): void => {
+      // Sequence b's new rows [b, 0..n_b) of the 'bshd' scratch are contiguous, and so are its
+      // positions [oldLens[b], newLens[b]) of the cache: one copy per sequence for K and for V.
+      for (let b = 0; b < B; b++) {
+        const n = newLens[b]! - oldLens[b]!;
+        if (n === 0) continue;
+        const src = b * S * W;
+        const dst = (b * maxL + oldLens[b]!) * W;
+        writeRows(cache, 'k', k.subarray(src, src + n * W), dst);
+        writeRows(cache, 'v', v.subarray(src, src + n * W), dst);
+      }
+    };
+    const finish = (): Float32Array => {
+      cache.lengths.set(newLens);
+      if (seqLens) zeroPaddedRows(y, null, seqLens, B, H, S, maxL, E);
+      return y;
+    };
+    return {
+      pre: projections(p, x, x, M, M, q, k, v),
+      append,
+      cache,
+      ops: [{ kind: 'sdpa', plan }, outputProjection(p, attn, M, y)],
+      signal,
+      finish,
+      release,
+    };
+  } catch (err) {
+    cache.busy = false;
+    throw err;
+  }
 }
 
 /** Rows i >= seqLens[b] are padding: output rows [E] and weights rows [Sk] of every head become 0. */

@@ -86,12 +86,18 @@ export class MultiHeadAttentionBase {
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult;
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult {
     const call = planForward(this.#ref, x, options, false);
-    if (call.pre) {
+    if (!call.pre) {
+      runOps(this.#backend, call.ops);
+      return call.finish();
+    }
+    try {
       runOps(this.#backend, call.pre);
       call.append!();
+      runOps(this.#backend, call.ops);
+      return call.finish();
+    } finally {
+      call.cache!.busy = false;
     }
-    runOps(this.#backend, call.ops);
-    return call.finish();
   }
 
   /**
@@ -159,8 +165,7 @@ export class MultiHeadAttentionBase {
    */
   #runCached(call: LayerCall, caller: RangeError): Promise<Float32Array | MhaResult> {
     const backend = this.#backend;
-    const cache = call.cache!;
-    cache.busy = true;
+    const cache = call.cache!; // locked by planForward
     return backend.runAsync(call.pre!, call.signal)
       .then(() => {
         call.append!();

@@ -14,7 +14,7 @@ import {
   expectChoice,
   expectDim,
   expectF32,
-  expectKnownKeys,
+  expectKnownKeys, expectOptions,
   expectObject,
   expectOneForm,
   optionalDim,
@@ -25,6 +25,7 @@ import {
 const CONFIG_KEYS = new Set(['embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout']);
 const SEPARATE_KEYS = new Set(['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo']);
 const PYTORCH_KEYS = new Set(['inProjWeight', 'inProjBias', 'outProjWeight', 'outProjBias']);
+const ALL_WEIGHT_KEYS = new Set([...SEPARATE_KEYS, ...PYTORCH_KEYS]);
 
 /** One packed projection y[M, N] = x[M, K]·B + bias. */
 export interface Projection {
@@ -57,8 +58,7 @@ interface RawProjection {
 }
 
 export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
-  const c = expectObject('config', config) as Partial<MultiHeadAttentionConfig> & Record<string, unknown>;
-  expectKnownKeys('config', c, CONFIG_KEYS);
+  const c = expectOptions('config', config, CONFIG_KEYS) as Partial<MultiHeadAttentionConfig> & Record<string, unknown>;
   const E = expectDim('config.embedDim', c.embedDim);
   const H = expectDim('config.numHeads', c.numHeads);
   const Hkv = optionalDim('config.numKvHeads', c.numKvHeads, H);
@@ -69,7 +69,7 @@ export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
   const Dh = optionalDim('config.headDim', c.headDim, E / H);
   const weightLayout = c.weightLayout === undefined ? 'out-in' : expectChoice('config.weightLayout', c.weightLayout, WEIGHT_LAYOUTS);
   const bias = c.bias === undefined ? true : expectBoolean('config.bias', c.bias);
-  const w = expectObject('config.weights', c.weights);
+  const w = expectOptions('config.weights', c.weights, ALL_WEIGHT_KEYS);
   const outIn = weightLayout === 'out-in';
 
   expectOneForm('config.weights', w, { keys: SEPARATE_KEYS, label: '{ wq, wk, wv, wo, bq?, bk?, bv?, bo? }' },
@@ -101,7 +101,6 @@ function optionalBias(name: string, v: unknown, hasBias: boolean, dims: Record<s
 function separateForm(
   w: Record<string, unknown>, E: number, H: number, Hkv: number, Dh: number, outIn: boolean, hasBias: boolean,
 ): Record<'q' | 'k' | 'v' | 'o', RawProjection> {
-  expectKnownKeys('config.weights', w, SEPARATE_KEYS);
   const n = 'config.weights.';
   const qDims = weightDims(outIn, { H, Dh }, { E });
   const kvDims = weightDims(outIn, { Hkv, Dh }, { E });
@@ -125,7 +124,6 @@ function separateForm(
 function pytorchForm(
   w: Record<string, unknown>, E: number, H: number, Hkv: number, Dh: number, outIn: boolean, hasBias: boolean,
 ): Record<'q' | 'k' | 'v' | 'o', RawProjection> {
-  expectKnownKeys('config.weights', w, PYTORCH_KEYS);
   const n = 'config.weights.';
   if (Hkv !== H) {
     throw rangeError('config.numKvHeads', `numHeads = ${H} with inProjWeight (PyTorch nn.MultiheadAttention form)`, Hkv);
