@@ -11,7 +11,7 @@ import type {
 import {
   allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectKnownKeys, expectOptions, expectNoOverlap, expectObject, typedArrayKind, typeError,
 } from './validate.js';
-import { callerError, expectSignal, withCallerStack } from './validate-async.js';
+import { callerError, expectFixedLength, expectSignal, withCallerStack } from './validate-async.js';
 import { rowsOf } from './validate-tensor.js';
 
 export const WEIGHT_LAYOUTS: readonly WeightLayout[] = ['out-in', 'in-out'];
@@ -74,6 +74,7 @@ function planLinear(
   const M = rowsOf('x', x, lw.K, 'inFeatures');
   const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
   const y = outputFor(o.out, M, lw.N, [['x', x as Float32Array], ['weight', lw.weight], ['bias', lw.bias]]);
+  if (isAsync) expectFixedLength([['x', x as Float32Array], ['bias', lw.bias], ['options.out', o.out === undefined ? null : y]]);
   if (checkFiniteOption('options.checkFinite', o.checkFinite)) {
     expectAllFinite('x', x as Float32Array);
     expectAllFinite('weight', lw.weight);
@@ -187,6 +188,7 @@ export class LinearBase {
     const M = rowsOf('x', x, this.inFeatures, 'inFeatures');
     const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
     const y = outputFor(o.out, M, this.outFeatures, [['x', x]]);
+    if (isAsync) expectFixedLength([['x', x], ['options.out', o.out === undefined ? null : y]]);
     if (checkFiniteOption('options.checkFinite', o.checkFinite)) expectAllFinite('x', x);
     const op: GemmOp = { kind: 'gemm', x, M, K: this.inFeatures, packed: this.#packed, N: this.outFeatures, bias: this.#bias, y };
     return { op, signal };

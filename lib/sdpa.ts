@@ -7,6 +7,7 @@ import {
   allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectFinite, expectKnownKeys, expectOptions,
   expectNoOverlap, expectObject, expectScale, expectSoftcap, optionalDim, product, rangeError, typedArrayKind,
 } from './validate.js';
+import { expectFixedLength } from './validate-async.js';
 import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 
 const SDPA_OPTIONS = new Set([
@@ -90,6 +91,8 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   for (let i = 0; i < given.length; i++) {
     expectNoOverlap(given[i][0], given[i][1], [...inputs, ...given.slice(0, i)]);
   }
+
+  if (isAsync) expectFixedLength([...inputs.slice(0, 4), ...given]); // q, k, v, mask data and the outputs
 
   // Opt-in (it reads every input once): NaN and ±Infinity otherwise flow through IEEE arithmetic.
   if (o.checkFinite !== undefined && expectBoolean('options.checkFinite', o.checkFinite)) {

@@ -2,7 +2,7 @@
 // aborted one rejects a call that has not started with an AbortError and leaves `out` untouched:
 // lib/abort.ts), and errors found on the pool are re-told with the caller's stack.
 import { isAborted } from './abort.js';
-import { typeError } from './validate.js';
+import { typeError, viewOf } from './validate.js';
 
 export { abortError } from './abort.js';
 
@@ -20,6 +20,21 @@ export function expectSignal(name: string, v: unknown): AbortSignal | undefined 
     throw typeError(name, 'an AbortSignal (this object only inherits from AbortSignal.prototype)', v);
   }
   return v;
+}
+
+/**
+ * The arrays an async call reads or writes after it returns must keep their memory until it
+ * settles: a view over a resizable ArrayBuffer (or a growable SharedArrayBuffer) could shrink under
+ * the pool thread that is writing it, which is heap corruption, not an error. Refused up front.
+ */
+export function expectFixedLength(arrays: ReadonlyArray<readonly [string, ArrayBufferView | null | undefined]>): void {
+  for (const [name, a] of arrays) {
+    if (!a) continue;
+    const buffer = viewOf(a).buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean };
+    if (buffer.resizable === true || buffer.growable === true) {
+      throw typeError(name, 'a typed array over a fixed-length buffer (an async call holds it until it settles; a resizable buffer could shrink under it)', a);
+    }
+  }
 }
 
 /**

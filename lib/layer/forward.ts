@@ -23,7 +23,7 @@ import {
   allocateF32, expectAllFinite, expectBoolean, expectDim, expectF32, expectKnownKeys, expectOptions, expectNoOverlap, expectObject,
   optionalDim, rangeError, typedArrayKind,
 } from '../validate.js';
-import { expectSignal } from '../validate-async.js';
+import { expectFixedLength, expectSignal } from '../validate-async.js';
 import { expectRoomInCache, expectUsableCache } from '../validate-cache.js';
 import { expectKvLengths, expectMask, expectSeqLens, rowsOf } from '../validate-tensor.js';
 import { cacheState, writeRows, type CacheState } from './cache.js';
@@ -141,6 +141,8 @@ function planPlain(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolea
     ]);
   }
 
+  if (isAsync) expectFixedLength([['x', x], ['options.context', context], ['options.mask.data', plan.mask], ['options.out', out]]);
+
   // Every check has passed. Sync calls reuse the thread's scratch; async calls may overlap, so
   // each takes its own when it starts (`start`), and allocates its output then too: a failure to
   // allocate then rejects the call (RangeError) instead of throwing.
@@ -236,6 +238,7 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
       ]);
     }
     expectNoOverlap('x', x, [['options.cache (K)', cache.k], ['options.cache (V)', cache.v]]);
+    if (isAsync) expectFixedLength([['x', x], ['options.out', o.out === undefined ? null : y]]);
 
     // Every check has passed.
     const append = (): void => {
