@@ -11,7 +11,8 @@
 import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
 import { gemmJs, packWeightJs, packedLengthJs } from '../lib/js/gemm.js';
-import { makeRng, randInt, randn, referenceLinear, type Rng } from './reference.js';
+import { makeRng, randInt, randn, type Rng } from './helpers.js';
+import { referenceLinear } from './reference.js';
 
 interface GemmBinding {
   _setSimd(name: string): boolean;

@@ -7,8 +7,8 @@
 // Tolerance per element (as test/gemm.test.ts): |y - ref| <= (2 + 2 sqrt(K)) * 2^-24 * S with
 // S = sum_k |x_ik W_kj| + |b_j|: fp32 roundings, each at most 2^-24 of a value bounded by S.
 import { describe, expect, test } from 'vitest';
-import { runners } from './backends.js';
-import { makeRng, randInt, randn, referenceLinear, type Rng } from './reference.js';
+import { makeRng, randInt, randn, runners, type Rng } from './helpers.js';
+import { referenceLinear } from './reference.js';
 
 interface Case {
   M: number;

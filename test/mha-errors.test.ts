@@ -4,7 +4,7 @@
 // every runner: the class and a message naming the argument (with the expected formula for a wrong
 // length). forward writes nothing to `out` when it throws.
 import { describe, expect, test } from 'vitest';
-import { runners } from './backends.js';
+import { runners } from './helpers.js';
 
 const E = 8, H = 4, Hkv = 2, Dh = 2;
 const f = (n: number, v = 0.1) => new Float32Array(n).fill(v);

@@ -8,8 +8,7 @@
 // computed head by head, GPT-2's in-out c_attn form, and scratch reuse across calls.
 import { Buffer } from 'node:buffer';
 import { describe, expect, test, vi } from 'vitest';
-import { runners, type MhaLike } from './backends.js';
-import { allclose, makeRng, normal, randInt, randn, type Rng } from './reference.js';
+import { allclose, makeRng, normal, randInt, randn, runners, type MhaLike, type Rng } from './helpers.js';
 import type { MhaResult } from '../lib/index.js';
 
 const TOL = { atol: 2e-5, rtol: 2e-4 };

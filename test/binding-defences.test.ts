@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
 import * as J from '../lib/js/index.js';
 import { nativeBinding } from '../lib/select.js';
-import { detached, firstMismatch, makeF32 } from './fuzz-util.js';
+import { detached, firstMismatch, makeF32 } from './helpers.js';
 
 const apis = [
   ['native', N],

@@ -3,10 +3,10 @@
 // binding must refuse on its own whatever could make a kernel read or write out of bounds, with a
 // TypeError or RangeError, and leave outputs untouched when it refuses; it must never crash. (Run
 // under `npm run test:asan` too, where any out-of-bounds access aborts the run.)
-// QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz.test.ts.
+// QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz-api.test.ts.
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeBinding } from '../lib/select.js';
-import { FUZZ_SEED, Gen, budget, detached, makeF32, sameBits, show } from './fuzz-util.js';
+import { FUZZ_SEED, Gen, budget, detached, makeF32, sameBits, show } from './helpers.js';
 
 const b = nativeBinding;
 type AnyFn = (...args: unknown[]) => unknown;

@@ -2,7 +2,7 @@
 // written to `out` (or to weights/scores) when a call threw.
 import { describe, expect, test } from 'vitest';
 import { nativeBinding } from '../lib/select.js';
-import { runners } from './backends.js';
+import { runners } from './helpers.js';
 
 const B = 2, H = 4, Hkv = 2, Sq = 3, Sk = 5, D = 4, Dv = 6;
 const base = { batch: B, heads: H, kvHeads: Hkv, seqQ: Sq, seqK: Sk, headDim: D, valueDim: Dv };

@@ -11,7 +11,7 @@ import * as N from '../lib/index.js';
 import * as J from '../lib/js/index.js';
 import {
   FUZZ_SEED, Gen, budget, detached, firstMismatch, makeF32, namesArgument, sameBits, show, snapshot,
-} from './fuzz-util.js';
+} from './helpers.js';
 
 type Fn = (...args: unknown[]) => unknown;
 

@@ -7,8 +7,7 @@
 // are visible that is (n + 1) / 2, and a row that sees nothing gives 0.
 
 import { describe, expect, test } from 'vitest';
-import { runners, type Runner } from './backends.js';
-import { makeRng, randn } from './reference.js';
+import { makeRng, randn, runners, type Runner } from './helpers.js';
 
 type Layout = 'bhsd' | 'bshd';
 interface Result {

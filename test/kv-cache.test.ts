@@ -4,8 +4,7 @@
 // forward row by row (token by token, chunked prefill, ragged batches), overflow changes nothing,
 // truncate / reset / export / import, errors; and forwardAsync with a cache on each backend.
 import { describe, expect, test } from 'vitest';
-import { runners, type MhaLike } from './backends.js';
-import { allclose, makeRng, normal, randn, type Rng } from './reference.js';
+import { allclose, makeRng, normal, randn, runners, type MhaLike, type Rng } from './helpers.js';
 import { MultiHeadAttention as MhaAuto } from '../lib/index.js';
 import { MultiHeadAttention as MhaJs } from '../lib/js/index.js';
 import type { KVCache } from '../lib/index.js';
