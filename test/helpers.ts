@@ -68,8 +68,8 @@ export function randWeight(rng: Rng, rows: number, cols: number): Float32Array {
   return w;
 }
 
-/** n floats f(0), f(1), ... (deterministic data that needs no generator). */
-export function fill(n: number, f: (i: number) => number = Math.sin): Float32Array {
+/** n floats f(0), f(1), ... (deterministic data that needs no generator; by default sin(0.7 i)). */
+export function fill(n: number, f: (i: number) => number = (i) => Math.sin(i * 0.7)): Float32Array<ArrayBuffer> {
   return Float32Array.from({ length: n }, (_, i) => f(i));
 }
 
