@@ -10,22 +10,7 @@ import { sdpaJs } from '../lib/js/sdpa.js';
 import type { SdpaPlan } from '../lib/plan.js';
 import { nativeBinding } from '../lib/select.js';
 import { makeRng, nativeKernelSets } from './helpers.js';
-
-/** The value of the half nearest x by the definition (round half to even), computed in doubles. */
-function refHalf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  const a = Math.abs(x);
-  if (a === 0 || a === Infinity) return x;
-  const e = Math.max(Math.floor(Math.log2(a)), -14);
-  let ulp = 2 ** (e - 10);
-  if (a / ulp >= 2048) ulp *= 2;  // log2 rounded down at a power of two
-  const q = a / ulp;              // exact: a has 24 significant bits
-  let r = Math.floor(q);
-  const f = q - r;
-  if (f > 0.5 || (f === 0.5 && r % 2 === 1)) r += 1;
-  const y = r * ulp;
-  return Math.sign(x) * (y > 65504 ? Infinity : y);
-}
+import { referenceHalf } from './reference.js';
 
 const toHalfAndBack = (xs: number[]) => {
   const h = new Uint16Array(xs.length);
@@ -98,7 +83,7 @@ describe('float16 conversion (TypeScript)', () => {
     for (let m = 0; m < 2048; m += 7) xs.push(Math.fround((1024 + m + 0.5) * 2 ** -10), Math.fround((m + 0.5) * 2 ** -24));
     const { back } = toHalfAndBack(xs);
     for (let i = 0; i < xs.length; i++) {
-      const want = refHalf(xs[i]!);
+      const want = referenceHalf(xs[i]!);
       if (!Object.is(back[i], want)) expect({ x: xs[i], got: back[i] }).toEqual({ x: xs[i], got: want });
     }
   });

@@ -4,7 +4,8 @@
 // of lib/ (it shares no code with it). It takes the PUBLIC arguments of DESIGN.md's
 // scaledDotProductAttention, resolves the defaults and the causal alignment itself, builds the full
 // score matrix of each (b, h), and runs a 3-pass softmax (max, sum of exp, normalize).
-// Also the linear map y = x·B + bias in float64. (Seeded random data and allclose: test/helpers.ts.)
+// Also the linear map y = x·B + bias in float64, and the float16 nearest a number. (Seeded random
+// data and allclose: test/helpers.ts.)
 
 export type Causal = boolean | 'bottom-right' | 'top-left';
 
@@ -162,4 +163,23 @@ export function referenceLinear(
     }
   }
   return { ref, mag };
+}
+
+// ---------------------------------------------------------------------------------------------
+// float16
+
+/** The value of the half nearest x by the definition (round half to even), computed in doubles. */
+export function referenceHalf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const a = Math.abs(x);
+  if (a === 0 || a === Infinity) return x;
+  const e = Math.max(Math.floor(Math.log2(a)), -14);
+  let ulp = 2 ** (e - 10);
+  if (a / ulp >= 2048) ulp *= 2;  // log2 rounded down at a power of two
+  const q = a / ulp;              // exact: a has 24 significant bits
+  let r = Math.floor(q);
+  const f = q - r;
+  if (f > 0.5 || (f === 0.5 && r % 2 === 1)) r += 1;
+  const y = r * ulp;
+  return Math.sign(x) * (y > 65504 ? Infinity : y);
 }
