@@ -4,9 +4,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, describe, expect, test } from 'vitest';
 import * as native from '../lib/index.js';
-import * as js from '../lib/js/index.js';
-import { nativeBinding } from '../lib/select.js';
-import { callerError, withCallerStack } from '../lib/async.js';
+import * as js from '../lib/js.js';
+import { nativeBinding } from '../lib/backend/select.js';
+import { callerError, withCallerStack } from '../lib/validate-async.js';
 import { fill, lastJsonLine, runTsx, runWorker } from './helpers.js';
 
 /** Set by scripts/test-asan.sh: the addon is an ASan+UBSan build. */

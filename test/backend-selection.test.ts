@@ -3,7 +3,7 @@
 // load fails here on any machine.
 import { describe, expect, test } from 'vitest';
 import { backend, info } from '../lib/index.js';
-import * as jsApi from '../lib/js/index.js';
+import * as jsApi from '../lib/js.js';
 import { cpuKernelSet, inChild, nativeBinaryBuilt as built, nativeKernelSets, runners } from './helpers.js';
 const printInfo = "import { info } from './lib/index.ts'; console.log(JSON.stringify(info()));";
 

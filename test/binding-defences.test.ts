@@ -5,8 +5,8 @@
 // offset views).
 import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
-import * as J from '../lib/js/index.js';
-import { nativeBinding } from '../lib/select.js';
+import * as J from '../lib/js.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import { detached, fill, firstMismatch, makeF32, packWeight, sdpaDimsCount } from './helpers.js';
 
 describe('V8 (Node 20) stale length of a detached view', () => {

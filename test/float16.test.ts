@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 //
-// float16: the TypeScript conversion (lib/half.ts) against the definition (round half to even,
+// float16: the TypeScript conversion (lib/kernels/half.ts) against the definition (round half to even,
 // subnormals, overflow, NaN), and the kernels' decoding of float16 K/V: every one of the 65536
 // halves, the TypeScript kernel and every native kernel set this machine runs bitwise equal. (float16 caches:
 // test/kv-cache.test.ts.)
 import { describe, expect, test } from 'vitest';
-import { floatsToHalves, halfTable, halvesToFloats } from '../lib/half.js';
-import { sdpaJs } from '../lib/js/sdpa.js';
+import { floatsToHalves, halfTable, halvesToFloats } from '../lib/kernels/half.js';
+import { sdpaJs } from '../lib/kernels/sdpa.js';
 import type { SdpaPlan } from '../lib/plan.js';
-import { nativeBinding } from '../lib/select.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import { makeRng, nativeKernelSets } from './helpers.js';
 import { referenceHalf } from './reference.js';
 

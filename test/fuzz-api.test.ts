@@ -8,7 +8,7 @@
 // QKV_FUZZ_SCALE multiplies the time budget. A failure prints the seed, the index and the call.
 import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
-import * as J from '../lib/js/index.js';
+import * as J from '../lib/js.js';
 import {
   Gen, describeError, detached, firstMismatch, fuzzLoop, makeF32, namesArgument, sameBits, show, snapshot,
 } from './helpers.js';

@@ -5,7 +5,7 @@
 // under `npm run test:asan` too, where any out-of-bounds access aborts the run.)
 // QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz-api.test.ts.
 import { afterAll, describe, expect, test } from 'vitest';
-import { nativeBinding } from '../lib/select.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import { Gen, describeError, detached, fuzzLoop, makeF32, packWeight, sameBits, sdpaDimsCount, show } from './helpers.js';
 
 const b = nativeBinding;

@@ -9,8 +9,8 @@
 // every fp32 rounding errs by at most 2^-24 times a value bounded by S, and the K rounding errors
 // of a sum grow like sqrt(K) (the worst case is K); a wrong or missing term is ~ S / sqrt(K) and fails.
 import { describe, expect, test } from 'vitest';
-import { gemmJs, packWeightJs, packedLengthJs } from '../lib/js/gemm.js';
-import { nativeBinding } from '../lib/select.js';
+import { gemmJs, packWeightJs, packedLengthJs } from '../lib/kernels/gemm.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import {
   expectError, expectLinearClose, makeLinearData, makeRng, nativeKernelSets, packWeight, randInt, thrownBy, withSimd, type LinearData,
 } from './helpers.js';

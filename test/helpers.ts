@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { expect } from 'vitest';
 import * as N from '../lib/index.js';
-import * as J from '../lib/js/index.js';
-import { nativeBinding } from '../lib/select.js';
+import * as J from '../lib/js.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import type { KVCache, MhaResult, SdpaResult } from '../lib/index.js';
 import { referenceLinear } from './reference.js';
 

@@ -7,9 +7,9 @@
 import { describe, expect, test } from 'vitest';
 import { expectAllClose, makeRng, randn, randWeight, runners, type MhaLike } from './helpers.js';
 import { MultiHeadAttention as MhaAuto } from '../lib/index.js';
-import { MultiHeadAttention as MhaJs } from '../lib/js/index.js';
+import { MultiHeadAttention as MhaJs } from '../lib/js.js';
 import type { KVCache } from '../lib/index.js';
-import { floatsToHalves, halvesToFloats } from '../lib/half.js';
+import { floatsToHalves, halvesToFloats } from '../lib/kernels/half.js';
 import { referenceHalf } from './reference.js';
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
@@ -369,7 +369,7 @@ for (const r of runners) {
       const want = new Float32Array(rounded.length);
       halvesToFloats(rounded, want, 0);
       expect(e16.k).toEqual(want);
-      // The halves themselves, by the definition (not by lib/half.ts, which the cache uses).
+      // The halves themselves, by the definition (not by lib/kernels/half.ts, which the cache uses).
       expect(e16.k.every((y, i) => Object.is(y, referenceHalf(e32.k[i]!)))).toBe(true);
       const again = layer.createCache({ maxLength: 8, from: e16 });  // float32 holds halves exactly
       expect(again.export()).toEqual(e16);

@@ -1,7 +1,7 @@
 // Every TypeError and RangeError of DESIGN.md, on every backend, and proof that nothing was
 // written to `out` (or to weights/scores) when a call threw.
 import { describe, expect, test } from 'vitest';
-import { nativeBinding } from '../lib/select.js';
+import { nativeBinding } from '../lib/backend/select.js';
 import { fill as fillWith, runners, thrownBy } from './helpers.js';
 
 const B = 2, H = 4, Hkv = 2, Sq = 3, Sk = 5, D = 4, Dv = 6;
