@@ -1,22 +1,18 @@
 // The server path (DESIGN.md, Async): ...Async twins equal their sync results, run on the
 // library's own pool (the event loop and libuv's pool stay free), honour AbortSignal, and work
 // from worker_threads, including workers terminated mid-call.
-import { execFileSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
 import * as native from '../lib/index.js';
 import * as js from '../lib/js.js';
 import { nativeBinding } from '../lib/backend/select.js';
 import { callerError, withCallerStack } from '../lib/validate-async.js';
+import { fill, lastJsonLine, runTsx, runWorker } from './helpers.js';
 
 /** Set by scripts/test-asan.sh: the addon is an ASan+UBSan build. */
 const SANITIZED = process.env.QKV_SANITIZED === '1';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const apis = [{ name: 'js', api: js }, ...(nativeBinding ? [{ name: 'native', api: native }] : [])];
-const fill = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
 
 function layerWeights(E: number) {
   return {
@@ -110,6 +106,26 @@ test('a RangeError found on the pool is re-told with the stack of the line that 
   expect(withCallerStack(other, callerError())).toBe(other);
 });
 
+/**
+ * Wraps the binding's runAsync to record, until restore(), the most calls in flight at once and the
+ * order calls reach the pool (the first op's x tells which of `xs` a call is).
+ */
+function watchPool(xs: Float32Array[]) {
+  const binding = nativeBinding as unknown as { runAsync: (ops: unknown[][], cb: (e: Error | null) => void) => number };
+  const original = binding.runAsync;
+  let inFlight = 0;
+  const seen = { most: 0, order: [] as number[], restore: () => void (binding.runAsync = original) };
+  binding.runAsync = (ops, cb) => {
+    seen.most = Math.max(seen.most, ++inFlight);
+    seen.order.push((xs as unknown[]).indexOf(ops[0]![1]));
+    return original.call(binding, ops, (e) => {
+      inFlight--;
+      cb(e);
+    });
+  };
+  return seen;
+}
+
 describe.runIf(nativeBinding)('native pool', () => {
   const threadsBefore = native.info().threads;
   afterAll(() => native.setThreads(threadsBefore));
@@ -173,27 +189,16 @@ describe.runIf(nativeBinding)('native pool', () => {
     const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) });
     const xs = Array.from({ length: 24 }, (_, c) => fill(40 * E, (i) => Math.sin(i * 0.01 * (c + 1))));
     const want = xs.map((x) => layer.forward(x, { causal: true }));
-    const binding = nativeBinding as unknown as { runAsync: (ops: unknown[][], cb: (e: Error | null) => void) => number };
-    const original = binding.runAsync;
-    let inFlight = 0, most = 0;
-    const order: number[] = []; // the order calls reach the pool: the first op's x tells which call
-    binding.runAsync = (ops, cb) => {
-      most = Math.max(most, ++inFlight);
-      order.push((xs as unknown[]).indexOf(ops[0]![1]));
-      return original.call(binding, ops, (e) => {
-        inFlight--;
-        cb(e);
-      });
-    };
+    const pool = watchPool(xs);
     try {
       const got = await Promise.all(xs.map((x) => layer.forwardAsync(x, { causal: true })));
       got.forEach((y, c) => expect(y).toEqual(want[c]));
     } finally {
-      binding.runAsync = original;
+      pool.restore();
       native.setThreads(threadsBefore);
     }
-    expect(most).toBe(2);
-    expect(order).toEqual(xs.map((_, c) => c));
+    expect(pool.most).toBe(2);
+    expect(pool.order).toEqual(xs.map((_, c) => c));
   });
 
   // Raising the thread count while calls wait lets several of them start at once, oldest first; a
@@ -204,18 +209,7 @@ describe.runIf(nativeBinding)('native pool', () => {
     const layer = new native.MultiHeadAttention({ embedDim: E, numHeads: 4, weights: layerWeights(E) });
     const xs = Array.from({ length: 10 }, (_, c) => fill(300 * E, (i) => Math.cos(i * 0.002 * (c + 1))));
     const want = xs.map((x) => layer.forward(x));
-    const binding = nativeBinding as unknown as { runAsync: (ops: unknown[][], cb: (e: Error | null) => void) => number };
-    const original = binding.runAsync;
-    let inFlight = 0, most = 0;
-    const order: number[] = [];
-    binding.runAsync = (ops, cb) => {
-      most = Math.max(most, ++inFlight);
-      order.push((xs as unknown[]).indexOf(ops[0]![1]));
-      return original.call(binding, ops, (e) => {
-        inFlight--;
-        cb(e);
-      });
-    };
+    const pool = watchPool(xs);
     try {
       const first = xs.slice(0, 9).map((x) => layer.forwardAsync(x)); // 2 run, 7 wait
       native.setThreads(2); // 4 places now: 2 are free, but the 7 waiters were here first
@@ -223,11 +217,11 @@ describe.runIf(nativeBinding)('native pool', () => {
       const got = await Promise.all([...first, last]);
       got.forEach((y, c) => expect(y).toEqual(want[c]));
     } finally {
-      binding.runAsync = original;
+      pool.restore();
       native.setThreads(threadsBefore);
     }
-    expect(order).toEqual(xs.map((_, c) => c));
-    expect(most).toBe(4);
+    expect(pool.order).toEqual(xs.map((_, c) => c));
+    expect(pool.most).toBe(4);
   });
 
   test('layer calls that fail to start give their place back', async () => {
@@ -291,12 +285,7 @@ describe.runIf(nativeBinding)('native pool', () => {
   });
 
   test.skipIf(SANITIZED)("libuv's pool stays free: readFile completes while 8 calls run (UV_THREADPOOL_SIZE=2)", () => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/libuv-probe.ts'], {
-      cwd: root,
-      env: { ...process.env, UV_THREADPOOL_SIZE: '2' },
-      encoding: 'utf8',
-    });
-    const { readMs, callMs } = JSON.parse(out.trim().split('\n').pop()!);
+    const { readMs, callMs } = lastJsonLine(runTsx(['test/fixtures/libuv-probe.ts'], { ...process.env, UV_THREADPOOL_SIZE: '2' }));
     expect(readMs, `readFile took ${readMs} ms; one call ${callMs} ms`).toBeLessThan(Math.max(callMs / 4, 10));
   });
 
@@ -306,16 +295,16 @@ describe.runIf(nativeBinding)('native pool', () => {
       const env = { ...process.env };
       if (value === undefined) delete env.QKV_ASYNC_PRIORITY;
       else env.QKV_ASYNC_PRIORITY = value;
-      return execFileSync(process.execPath, ['--import', 'tsx', 'test/fixtures/priority-probe.ts', ...args], { cwd: root, env, encoding: 'utf8', stdio: 'pipe' });
+      return lastJsonLine(runTsx(['test/fixtures/priority-probe.ts', ...args], env));
     };
     test('by default the threads running async calls are SCHED_IDLE', () => {
-      expect(JSON.parse(probe(undefined).trim().split('\n').pop()!)).toMatchObject({ asyncPriority: 'idle', same: true, idleThreads: 2 });
+      expect(probe(undefined)).toMatchObject({ asyncPriority: 'idle', same: true, idleThreads: 2 });
     });
     test("'normal' keeps the normal policy", () => {
-      expect(JSON.parse(probe('normal').trim().split('\n').pop()!)).toEqual({ asyncPriority: 'normal', same: true, idleThreads: 0 });
+      expect(probe('normal')).toEqual({ asyncPriority: 'normal', same: true, idleThreads: 0 });
     });
     test('the value at load holds: setting the variable later moves neither the threads nor info()', () => {
-      const got = JSON.parse(probe(undefined, '--set-normal-after-load').trim().split('\n').pop()!);
+      const got = probe(undefined, '--set-normal-after-load');
       expect(got).toMatchObject({ asyncPriority: 'idle', same: true, idleThreads: 2 });
     });
     test('another value fails at load with a RangeError naming it', () => {
@@ -341,16 +330,3 @@ describe.runIf(nativeBinding)('native pool', () => {
     expect(out).toEqual(native.scaledDotProductAttention(q, q, q, { heads: 4, seqQ: 8, headDim: 16 }));
   });
 });
-
-function runWorker(workerData: object) {
-  const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
-    workerData: { ...workerData, script: new URL('./fixtures/attention-worker.ts', import.meta.url).href },
-  });
-  let onStarted!: () => void;
-  const started = new Promise<void>((r) => (onStarted = r));
-  const done = new Promise((resolve, reject) => {
-    worker.on('message', (m) => (m.started ? onStarted() : resolve(m)));
-    worker.on('error', reject);
-  });
-  return { worker, started, done };
-}

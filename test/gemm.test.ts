@@ -1,35 +1,21 @@
 // SPDX-License-Identifier: MIT
 //
 // Packed SGEMM (the projections): the native binding on every kernel set this machine runs
-// (_setSimd('scalar'), then 'auto') and the TypeScript twin gemmJs, against a float64 reference,
-// over random M, N, K in [1, 300] and a few larger shapes, both weight layouts, with and without
-// bias. Then every TypeError / RangeError of the binding, with nothing written on a throw.
+// (scalar and each SIMD set, through _setSimd) and the TypeScript twin gemmJs, against a float64
+// reference, over random M, N, K in [1, 300] and a few larger shapes, both weight layouts, with and
+// without bias. Then every TypeError / RangeError of the binding, with nothing written on a throw.
 //
 // Tolerance per element: |y - ref| <= (2 + 2 sqrt(K)) * 2^-24 * S, S = sum_k |x_ik B_kj| + |bias_j|:
 // every fp32 rounding errs by at most 2^-24 times a value bounded by S, and the K rounding errors
 // of a sum grow like sqrt(K) (the worst case is K); a wrong or missing term is ~ S / sqrt(K) and fails.
-import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
 import { gemmJs, packWeightJs, packedLengthJs } from '../lib/kernels/gemm.js';
-import { makeRng, randInt, randn, referenceLinear, type Rng } from './reference.js';
+import { nativeBinding } from '../lib/backend/select.js';
+import {
+  expectError, expectLinearClose, makeLinearData, makeRng, nativeKernelSets, packWeight, randInt, thrownBy, withSimd, type LinearData,
+} from './helpers.js';
 
-interface GemmBinding {
-  _setSimd(name: string): boolean;
-  bestSimd(): string;
-  gemmPackedLength(N: number, K: number): number;
-  gemmPack(w: Float32Array, outIn: boolean, N: number, K: number, packed: Float32Array): Float32Array;
-  gemm(
-    x: Float32Array, M: number, K: number, packed: Float32Array, N: number,
-    bias: Float32Array | null | undefined, y: Float32Array,
-  ): Float32Array;
-}
-
-let binding: GemmBinding | null = null;
-try {
-  binding = createRequire(import.meta.url)('../build/Release/qkv.node') as GemmBinding;
-} catch {
-  binding = null;
-}
+const binding = nativeBinding;
 
 interface Case {
   M: number;
@@ -40,35 +26,9 @@ interface Case {
   seed: number;
 }
 
-interface Data {
-  x: Float32Array;
-  w: Float32Array;
-  bias: Float32Array | null;
-  ref: Float64Array;
-  scale: Float64Array;
-}
-
-function makeData(c: Case): Data {
-  const rng: Rng = makeRng(c.seed);
-  const x = randn(rng, c.M * c.K, c.seed % 3);  // sometimes a view with a nonzero byteOffset
-  const w = randn(rng, c.N * c.K);
-  const bias = c.bias ? randn(rng, c.N) : null;
-  const { ref, mag: scale } = referenceLinear(x, w, bias, c.M, c.N, c.K, c.outIn);
-  return { x, w, bias, ref, scale };
-}
-
-function check(y: Float32Array, d: Data, K: number): void {
-  const factor = (2 + 2 * Math.sqrt(K)) * 2 ** -24;
-  let worst = 0;
-  let bad = -1;
-  for (let i = 0; i < d.ref.length; i++) {
-    const err = Math.abs(y[i]! - d.ref[i]!);
-    const ratio = err / (factor * d.scale[i]! + 1e-30);
-    if (!(ratio <= 1) && bad < 0) bad = i;
-    if (ratio > worst) worst = ratio;
-  }
-  expect(bad, `first bad index ${bad}: got ${y[bad]} want ${d.ref[bad]}, worst err/tol ${worst.toExponential(2)}`).toBe(-1);
-}
+// x is sometimes a view with a nonzero byteOffset.
+const makeData = (c: Case): LinearData => makeLinearData(c.seed, c.M, c.N, c.K, c.outIn, c.bias, c.seed % 3);
+const check = expectLinearClose;
 
 const rng = makeRng(0x6e33);
 const dim = (hi: number) => (rng() < 0.5 ? randInt(rng, 1, 40) : randInt(rng, 1, hi));
@@ -84,7 +44,7 @@ cases.push(
   { M: 389, N: 77, K: 257, outIn: false, bias: true, seed: 5 },      // M over 2 M-blocks
 );
 const label = (c: Case) => `M=${c.M} N=${c.N} K=${c.K} ${c.outIn ? 'out-in' : 'in-out'} bias=${c.bias}`;
-const dataCache = new Map<Case, Data>();
+const dataCache = new Map<Case, LinearData>();
 const dataOf = (c: Case) => {
   let d = dataCache.get(c);
   if (!d) dataCache.set(c, (d = makeData(c)));
@@ -112,7 +72,7 @@ describe('gemmJs', () => {
   });
 });
 
-const simds = binding ? ['scalar', ...(binding.bestSimd() !== 'scalar' ? ['auto'] : [])] : [];
+const simds = nativeKernelSets;
 
 describe.skipIf(!binding)('native gemm', () => {
   const b = binding!;
@@ -122,12 +82,7 @@ describe.skipIf(!binding)('native gemm', () => {
       const packed = new Float32Array(b.gemmPackedLength(c.N, c.K));
       expect(b.gemmPack(d.w, c.outIn, c.N, c.K, packed)).toBe(packed);
       const y = new Float32Array(c.M * c.N).fill(NaN);
-      expect(b._setSimd(simd)).toBe(true);
-      try {
-        expect(b.gemm(d.x, c.M, c.K, packed, c.N, d.bias, y)).toBe(y);
-      } finally {
-        b._setSimd('auto');
-      }
+      expect(withSimd(simd, () => b.gemm(d.x, c.M, c.K, packed, c.N, d.bias ?? null, y))).toBe(y);
       check(y, d, c.K);
     });
   });
@@ -136,19 +91,14 @@ describe.skipIf(!binding)('native gemm', () => {
     const c: Case = { M: 33, N: 70, K: 45, outIn: false, bias: true, seed: 77 };
     const d = dataOf(c);
     b._setSimd('auto');
-    const packed = b.gemmPack(d.w, false, c.N, c.K, new Float32Array(b.gemmPackedLength(c.N, c.K)));
+    const packed = packWeight(d.w, c.N, c.K, false);
     const copy = new Float32Array(packed.length + 1).subarray(1);  // another alignment
     copy.set(packed);
     for (const simd of simds) {
-      expect(b._setSimd(simd)).toBe(true);
-      try {
-        for (const p of [packed, copy]) {
-          const y = new Float32Array(c.M * c.N);
-          b.gemm(d.x, c.M, c.K, p, c.N, d.bias, y);
-          check(y, d, c.K);
-        }
-      } finally {
-        b._setSimd('auto');
+      for (const p of [packed, copy]) {
+        const y = new Float32Array(c.M * c.N);
+        withSimd(simd, () => b.gemm(d.x, c.M, c.K, p, c.N, d.bias ?? null, y));
+        check(y, d, c.K);
       }
     }
   });
@@ -157,17 +107,8 @@ describe.skipIf(!binding)('native gemm', () => {
     // FMA (one rounding) and mul + add (two) round differently: some element must differ.
     const c: Case = { M: 12, N: 32, K: 300, outIn: true, bias: false, seed: 5150 };
     const d = dataOf(c);
-    const packed = b.gemmPack(d.w, true, c.N, c.K, new Float32Array(b.gemmPackedLength(c.N, c.K)));
-    const ys = simds.map((simd) => {
-      const y = new Float32Array(c.M * c.N);
-      b._setSimd(simd);
-      try {
-        b.gemm(d.x, c.M, c.K, packed, c.N, null, y);
-      } finally {
-        b._setSimd('auto');
-      }
-      return y;
-    });
+    const packed = packWeight(d.w, c.N, c.K);
+    const ys = simds.map((simd) => withSimd(simd, () => b.gemm(d.x, c.M, c.K, packed, c.N, null, new Float32Array(c.M * c.N))));
     expect(ys[0]!.some((v, i) => v !== ys[1]![i])).toBe(true);
   });
 
@@ -175,20 +116,16 @@ describe.skipIf(!binding)('native gemm', () => {
     const M = 2, N = 3, K = 4;
     const x = Float32Array.from({ length: M * K }, (_, i) => i);
     const w = Float32Array.from({ length: N * K }, (_, i) => i);
-    const packed = new Float32Array(b.gemmPackedLength(N, K));
-    b.gemmPack(w, true, N, K, packed);
+    // Built while the tests are collected, which happens without a binary too (then nothing runs).
+    const packed = binding ? packWeight(w, N, K) : new Float32Array(0);
     const SENTINEL = 4242;
+    /** gemm with `args` in place of the defaults: y is left untouched, and what gemm threw is rethrown. */
     const run = (args: unknown[]) => {
       const y = new Float32Array(M * N).fill(SENTINEL);
       const full = [x, M, K, packed, N, null, y].map((v, i) => (i < args.length && args[i] !== undefined ? args[i] : v));
-      let err: unknown;
-      try {
-        (b.gemm as (...a: unknown[]) => unknown)(...full);
-      } catch (e) {
-        err = e;
-      }
+      const err = thrownBy(() => (b.gemm as (...a: unknown[]) => unknown)(...full));
       expect(y.every((v) => v === SENTINEL)).toBe(true);
-      return err;
+      if (err !== undefined) throw err;
     };
     const cases: [string, unknown[], typeof TypeError | typeof RangeError, RegExp][] = [
       ['x a Float64Array', [new Float64Array(M * K)], TypeError, /Float32Array for x but received Float64Array\(8\)/],
@@ -206,11 +143,7 @@ describe.skipIf(!binding)('native gemm', () => {
       ['y overlaps x', [x, M, K, packed, N, null, new Float32Array(x.buffer, 0, M * N)], RangeError, /overlap x/],
       ['y a Uint8Array', [x, M, K, packed, N, null, new Uint8Array(M * N)], TypeError, /Float32Array for y/],
     ];
-    test.each(cases)('%s', (_, args, cls, msg) => {
-      const err = run(args);
-      expect(err).toBeInstanceOf(cls);
-      expect((err as Error).message).toMatch(msg);
-    });
+    test.each(cases)('%s', (_, args, cls, msg) => expectError(() => run(args), cls, msg));
 
     test('too few arguments', () => {
       expect(() => (b.gemm as (...a: unknown[]) => unknown)(x, M, K, packed, N, null)).toThrow(TypeError);
@@ -220,7 +153,7 @@ describe.skipIf(!binding)('native gemm', () => {
     test('a header for other dims of the same length is a RangeError', () => {
       // N=16, K=2 and N=32, K=1 both pack into 32 floats of panels (one 16-wide panel of depth 2,
       // two of depth 1).
-      const p = b.gemmPack(new Float32Array(32), true, 16, 2, new Float32Array(b.gemmPackedLength(16, 2)));
+      const p = packWeight(new Float32Array(32), 16, 2);
       expect(b.gemmPackedLength(32, 1)).toBe(p.length);
       const y = new Float32Array(32).fill(SENTINEL);
       expect(() => b.gemm(new Float32Array(1), 1, 1, p, 32, null, y)).toThrow(/packed by gemmPack for N = 32, K = 1/);

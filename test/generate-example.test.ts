@@ -2,10 +2,8 @@
 // agrees with recomputing from scratch, and it reports its speed. (Imports 'qkv', i.e. dist/.)
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { root } from './helpers.js';
 
 test('examples/generate.mjs decodes with a cache and prints tokens per second', async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['examples/generate.mjs'], { cwd: root });

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
-// linear() and Linear on every runner (js, native-scalar, native-<best>) against a float64
+// linear() and Linear on every runner (js, native-scalar, native-<each SIMD set>) against a float64
 // reference, over random M, N, K in [1, 300], both weight layouts, with and without bias; native and
 // js against each other; then every TypeError / RangeError, with nothing written on a throw.
 //
 // Tolerance per element (as test/gemm.test.ts): |y - ref| <= (2 + 2 sqrt(K)) * 2^-24 * S with
 // S = sum_k |x_ik W_kj| + |b_j|: fp32 roundings, each at most 2^-24 of a value bounded by S.
 import { describe, expect, test } from 'vitest';
-import { runners } from './backends.js';
-import { makeRng, randInt, randn, referenceLinear, type Rng } from './reference.js';
+import { expectLinearClose, makeLinearData, makeRng, randInt, runners, type LinearData } from './helpers.js';
 
 interface Case {
   M: number;
@@ -19,35 +18,9 @@ interface Case {
   seed: number;
 }
 
-interface Data {
-  x: Float32Array;
-  w: Float32Array;
-  bias: Float32Array | undefined;
-  ref: Float64Array;
-  mag: Float64Array;
-}
-
-function makeData(c: Case): Data {
-  const rng: Rng = makeRng(c.seed);
-  const x = randn(rng, c.M * c.K, c.seed % 2);  // every other case a view with a nonzero byteOffset
-  const w = randn(rng, c.N * c.K);
-  const bias = c.bias ? randn(rng, c.N) : undefined;
-  const { ref, mag } = referenceLinear(x, w, bias, c.M, c.N, c.K, c.layout === 'out-in');
-  return { x, w, bias, ref, mag };
-}
-
-function expectClose(y: Float32Array, d: Data, K: number): void {
-  expect(y.length).toBe(d.ref.length);
-  const factor = (2 + 2 * Math.sqrt(K)) * 2 ** -24;
-  let bad = -1;
-  let worst = 0;
-  for (let i = 0; i < d.ref.length; i++) {
-    const ratio = Math.abs(y[i]! - d.ref[i]!) / (factor * d.mag[i]! + 1e-30);
-    if (!(ratio <= 1) && bad < 0) bad = i;
-    if (ratio > worst) worst = ratio;
-  }
-  expect(bad, `first bad index ${bad}: got ${y[bad]} want ${d.ref[bad]}, worst err/tol ${worst.toExponential(2)}`).toBe(-1);
-}
+// x is a view with a nonzero byteOffset in every other case.
+const makeData = (c: Case): LinearData => makeLinearData(c.seed, c.M, c.N, c.K, c.layout === 'out-in', c.bias, c.seed % 2);
+const expectClose = expectLinearClose;
 
 const rng = makeRng(0x11ea);
 const dim = () => (rng() < 0.4 ? randInt(rng, 1, 24) : randInt(rng, 1, 300));
@@ -62,7 +35,7 @@ cases.push(
   { M: 300, N: 300, K: 1, layout: 'in-out', bias: true, seed: 4 },
 );
 const label = (c: Case) => `M=${c.M} N=${c.N} K=${c.K} ${c.layout} bias=${c.bias}`;
-const data = new Map<Case, Data>();
+const data = new Map<Case, LinearData>();
 const dataOf = (c: Case) => data.get(c) ?? (data.set(c, makeData(c)), data.get(c)!);
 
 describe.each(runners)('linear [$name]', (r) => {

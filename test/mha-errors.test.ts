@@ -4,7 +4,7 @@
 // every runner: the class and a message naming the argument (with the expected formula for a wrong
 // length). forward writes nothing to `out` when it throws.
 import { describe, expect, test } from 'vitest';
-import { runners } from './backends.js';
+import { expectError, runners } from './helpers.js';
 
 const E = 8, H = 4, Hkv = 2, Dh = 2;
 const f = (n: number, v = 0.1) => new Float32Array(n).fill(v);
@@ -45,14 +45,7 @@ const ctorCases: Array<[string, unknown, Err, RegExp]> = [
 
 describe.each(runners)('new MultiHeadAttention errors [$name]', (r) => {
   test.each(ctorCases)('%s', (_, config, cls, msg) => {
-    let err: unknown;
-    try {
-      r.newMha(config);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(cls);
-    expect((err as Error).message).toMatch(msg);
+    expectError(() => r.newMha(config), cls, msg);
   });
 
   test('valid forms construct: defaults, bias false without biases, missing biases, PyTorch without biases', () => {
@@ -100,14 +93,7 @@ describe.each(runners)('forward errors [$name] (nothing written)', (r) => {
   test.each(cases)('%s', (_, xArg, options, cls, msg) => {
     const out = newOut();
     const opts = typeof options !== 'object' || 'out' in options ? options : { ...options, out };
-    let err: unknown;
-    try {
-      layer.forward(xArg, opts);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(cls);
-    expect((err as Error).message).toMatch(msg);
+    expectError(() => layer.forward(xArg, opts), cls, msg);
     expect(out.every((v) => v === SENTINEL)).toBe(true);
   });
 

@@ -15,7 +15,7 @@
 // the context vector Σ_j w_j v_j. (Its q/k/v would differ only in a later layer, whose input already
 // mixes the neighbours in.)
 import { describe, expect, test } from 'vitest';
-import { runners } from './backends.js';
+import { runners } from './helpers.js';
 import type { MhaResult } from '../lib/index.js';
 
 const I4 = Float32Array.of(

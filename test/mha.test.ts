@@ -8,8 +8,7 @@
 // computed head by head, GPT-2's in-out c_attn form, and scratch reuse across calls.
 import { Buffer } from 'node:buffer';
 import { describe, expect, test, vi } from 'vitest';
-import { runners, type MhaLike } from './backends.js';
-import { allclose, makeRng, normal, randInt, randn, type Rng } from './reference.js';
+import { expectAllClose, makeRng, normal, randInt, randn, randWeight, runners, type MhaLike, type Rng } from './helpers.js';
 import type { MhaResult } from '../lib/index.js';
 
 const TOL = { atol: 2e-5, rtol: 2e-4 };
@@ -120,13 +119,6 @@ function averageOverHeads(P: Float64Array, B: number, H: number, R: number): Flo
 
 // ---------------------------------------------------------------------------------------------
 // Weights and cases
-
-/** N(0, 1/fanIn) so that activations stay at unit scale. */
-function randWeight(rng: Rng, rows: number, cols: number): Float32Array {
-  const w = new Float32Array(rows * cols);
-  for (let i = 0; i < w.length; i++) w[i] = normal(rng) / Math.sqrt(cols);
-  return w;
-}
 
 /** [rows, cols] → [cols, rows]. */
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
@@ -241,10 +233,7 @@ function buildCase(c: Combo) {
 const built = new Map<number, ReturnType<typeof buildCase>>();
 const caseOf = (c: Combo) => built.get(c.id) ?? (built.set(c.id, buildCase(c)), built.get(c.id)!);
 
-function expectAllClose(got: Float32Array, want: Float64Array, what: string) {
-  const r = allclose(got, want, TOL);
-  expect(r.ok, `${what}: maxAbs=${r.maxAbs.toExponential(2)} first bad index ${r.index}: got ${got[r.index]} want ${want[r.index]}`).toBe(true);
-}
+const expectClose = (got: Float32Array, want: Float64Array, what: string) => expectAllClose(got, want, what, TOL);
 
 describe.each(runners)('MultiHeadAttention vs float64 reference [$name]', (r) => {
   test.each(combos.map((c) => [comboLabel(c), c] as const))('%s', (_, c) => {
@@ -256,11 +245,11 @@ describe.each(runners)('MultiHeadAttention vs float64 reference [$name]', (r) =>
     const res = layer.forward(k.x, options);
     const output = c.weights === 'none' ? (res as Float32Array) : (res as MhaResult).output;
     if (k.useOut) expect(output).toBe(out);
-    expectAllClose(output, k.ref.output, 'output');
+    expectClose(output, k.ref.output, 'output');
     if (c.weights !== 'none') {
       const weights = (res as MhaResult).weights;
       expect(weights.length).toBe(c.weights === 'averaged' ? k.B * k.S * k.Sk : k.B * k.s.H * k.S * k.Sk);
-      expectAllClose(weights, k.wantWeights, 'weights');
+      expectClose(weights, k.wantWeights, 'weights');
     } else {
       expect(res).toBeInstanceOf(Float32Array);
     }
@@ -307,7 +296,7 @@ describe.each(runners)('PyTorch and GPT-2 weight forms [$name]', (r) => {
 
   test('inProjWeight [3E, E], out-in (PyTorch state_dict)', () => {
     const layer = r.newMha({ embedDim: E, numHeads: H, weights: { inProjWeight, inProjBias, outProjWeight, outProjBias } });
-    expectAllClose(layer.forward(x) as Float32Array, expected, 'output');
+    expectClose(layer.forward(x) as Float32Array, expected, 'output');
   });
 
   test('the same weights split into wq, wk, wv give the same output', () => {
@@ -319,7 +308,7 @@ describe.each(runners)('PyTorch and GPT-2 weight forms [$name]', (r) => {
         wo: outProjWeight, bo: outProjBias,
       },
     });
-    expectAllClose(layer.forward(x) as Float32Array, expected, 'output');
+    expectClose(layer.forward(x) as Float32Array, expected, 'output');
   });
 
   test("inProjWeight [E, 3E] with weightLayout 'in-out' (GPT-2 c_attn, c_proj)", () => {
@@ -329,14 +318,14 @@ describe.each(runners)('PyTorch and GPT-2 weight forms [$name]', (r) => {
       embedDim: E, numHeads: H, weightLayout: 'in-out',
       weights: { inProjWeight: cAttn, inProjBias, outProjWeight: cProj, outProjBias },
     });
-    expectAllClose(layer.forward(x) as Float32Array, expected, 'output');
+    expectClose(layer.forward(x) as Float32Array, expected, 'output');
   });
 
   test('weights are copied at construction', () => {
     const w = inProjWeight.slice();
     const layer = r.newMha({ embedDim: E, numHeads: H, weights: { inProjWeight: w, inProjBias, outProjWeight, outProjBias } });
     w.fill(0);
-    expectAllClose(layer.forward(x) as Float32Array, expected, 'output');
+    expectClose(layer.forward(x) as Float32Array, expected, 'output');
   });
 });
 
@@ -357,7 +346,7 @@ describe.each(runners)('scratch buffers [$name]', (r) => {
     calls.forEach((c, i) => {
       const fresh = r.newMha(config).forward(c.x, { batch: c.B, causal: true }) as Float32Array;
       expect(results[i]).toEqual(fresh);
-      expectAllClose(results[i]!, referenceMha(s, w, c.x, { B: c.B, S: c.S, Sk: c.S, causal: true }).output, 'output');
+      expectClose(results[i]!, referenceMha(s, w, c.x, { B: c.B, S: c.S, Sk: c.S, causal: true }).output, 'output');
     });
   });
 });
@@ -373,7 +362,7 @@ describe.each(runners)('scratch shared across layers [$name]', (r) => {
       weights: layerWeights(s, weights[i]!, 'out-in') }));
     const calls = [0, 1, 0, 1, 1, 0].map((l, c) => ({ l, S: 3 + 7 * c, x: randn(rng, (3 + 7 * c) * shapes[l]!.E) }));
     const want = calls.map((c) => referenceMha(shapes[c.l]!, weights[c.l]!, c.x, { B: 1, S: c.S, Sk: c.S, causal: true }).output);
-    calls.forEach((c, i) => expectAllClose(layers[c.l]!.forward(c.x, { causal: true }) as Float32Array, want[i]!, `call ${i}`));
+    calls.forEach((c, i) => expectClose(layers[c.l]!.forward(c.x, { causal: true }) as Float32Array, want[i]!, `call ${i}`));
   });
 });
 
@@ -392,10 +381,10 @@ describe.each(runners)('unzeroed output memory [$name]', (r) => {
     const poisoned = vi.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation((size: number) => real(size).fill(0xff)); // 0xffffffff: NaN
     try {
       const y = layer.forward(x, { batch: B, causal: true, seqLens }) as Float32Array;
-      expectAllClose(y, referenceMha(s, w, x, { B, S, Sk: S, causal: true, seqLens }).output, 'output');
+      expectClose(y, referenceMha(s, w, x, { B, S, Sk: S, causal: true, seqLens }).output, 'output');
       const cache = layer.createCache({ batch: B, maxLength: 8 });
       const yc = layer.forward(x, { batch: B, cache, seqLens }) as Float32Array;
-      expectAllClose(yc, Float64Array.from(y), 'output with a cache');
+      expectClose(yc, Float64Array.from(y), 'output with a cache');
       expect(poisoned).toHaveBeenCalledTimes(2);
     } finally {
       poisoned.mockRestore();

@@ -4,9 +4,8 @@
 // of lib/ (it shares no code with it). It takes the PUBLIC arguments of DESIGN.md's
 // scaledDotProductAttention, resolves the defaults and the causal alignment itself, builds the full
 // score matrix of each (b, h), and runs a 3-pass softmax (max, sum of exp, normalize).
-//
-// Also: a seeded PRNG (mulberry32 + Box-Muller), randn() views with a nonzero byteOffset, and
-// allclose() that reports maxAbs / maxRel / first bad index.
+// Also the linear map y = x·B + bias in float64, and the float16 nearest a number. (Seeded random
+// data and allclose: test/helpers.ts.)
 
 export type Causal = boolean | 'bottom-right' | 'top-left';
 
@@ -139,92 +138,6 @@ export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Seeded random numbers
-
-export type Rng = () => number;
-
-/** mulberry32: a small seeded PRNG giving uniform numbers in [0, 1). */
-export function makeRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** One standard normal sample (Box-Muller). */
-export function normal(rng: Rng): number {
-  const u = 1 - rng(); // (0, 1]
-  const w = rng();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * w);
-}
-
-/** Integer in [lo, hi]. */
-export function randInt(rng: Rng, lo: number, hi: number): number {
-  return lo + Math.floor(rng() * (hi - lo + 1));
-}
-
-/** Pick one element. */
-export function pick<T>(rng: Rng, xs: readonly T[]): T {
-  return xs[Math.floor(rng() * xs.length)]!;
-}
-
-/**
- * n N(0,1) floats. With offsetElems > 0 the result is a subarray view of a larger buffer, starting
- * offsetElems elements in (nonzero byteOffset), with garbage before and after it.
- */
-export function randn(rng: Rng, n: number, offsetElems = 0): Float32Array {
-  const pad = offsetElems > 0 ? 3 : 0;
-  const buf = new Float32Array(offsetElems + n + pad);
-  for (let i = 0; i < buf.length; i++) buf[i] = normal(rng);
-  return offsetElems > 0 ? buf.subarray(offsetElems, offsetElems + n) : buf;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Comparison
-
-export interface CloseResult {
-  ok: boolean;
-  /** Largest |got - want| over finite pairs (Infinity if an infinity or NaN mismatched). */
-  maxAbs: number;
-  /** Largest |got - want| / |want| over finite pairs with want != 0. */
-  maxRel: number;
-  /** First index failing |got - want| <= atol + rtol*|want|, or -1. */
-  index: number;
-}
-
-/** Elementwise |got - want| <= atol + rtol*|want|; equal infinities match, NaN never does. */
-export function allclose(
-  got: ArrayLike<number>,
-  want: ArrayLike<number>,
-  { atol = 1e-5, rtol = 1e-4 }: { atol?: number; rtol?: number } = {},
-): CloseResult {
-  let maxAbs = 0;
-  let maxRel = 0;
-  let index = -1;
-  if (got.length !== want.length) return { ok: false, maxAbs: Infinity, maxRel: Infinity, index: 0 };
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (g === w) continue; // includes -Infinity == -Infinity
-    const diff = Math.abs(g - w);
-    if (!Number.isFinite(diff)) {
-      maxAbs = Infinity;
-      maxRel = Infinity;
-      if (index < 0) index = i;
-      continue;
-    }
-    if (diff > maxAbs) maxAbs = diff;
-    if (w !== 0 && diff / Math.abs(w) > maxRel) maxRel = diff / Math.abs(w);
-    if (diff > atol + rtol * Math.abs(w) && index < 0) index = i;
-  }
-  return { ok: index < 0, maxAbs, maxRel, index };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Linear map
 
 /**
@@ -250,4 +163,23 @@ export function referenceLinear(
     }
   }
   return { ref, mag };
+}
+
+// ---------------------------------------------------------------------------------------------
+// float16
+
+/** The value of the half nearest x by the definition (round half to even), computed in doubles. */
+export function referenceHalf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const a = Math.abs(x);
+  if (a === 0 || a === Infinity) return x;
+  const e = Math.max(Math.floor(Math.log2(a)), -14);
+  let ulp = 2 ** (e - 10);
+  if (a / ulp >= 2048) ulp *= 2;  // log2 rounded down at a power of two
+  const q = a / ulp;              // exact: a has 24 significant bits
+  let r = Math.floor(q);
+  const f = q - r;
+  if (f > 0.5 || (f === 0.5 && r % 2 === 1)) r += 1;
+  const y = r * ulp;
+  return Math.sign(x) * (y > 65504 ? Infinity : y);
 }

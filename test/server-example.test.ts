@@ -1,10 +1,8 @@
 // The README's server example really runs: start it on a free port, send concurrent requests,
 // check the answers, stop it.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { root } from './helpers.js';
 
 test('examples/server.mjs answers concurrent requests', async () => {
   const child = spawn(process.execPath, ['examples/server.mjs'], { cwd: root, env: { ...process.env, PORT: '0' } });

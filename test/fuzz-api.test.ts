@@ -1,4 +1,4 @@
-// Fuzzing the public API (issue 6): thousands of random calls to scaledDotProductAttention,
+// Fuzzing the public API: thousands of random calls to scaledDotProductAttention,
 // linear, Linear and MultiHeadAttention (and their Async twins) with wrong types, bad and
 // overflowing dims, detached buffers, views at odd offsets, SharedArrayBuffer and resizable
 // backings, missing and extra options, overlapping outputs and masks that do not broadcast.
@@ -10,8 +10,8 @@ import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
 import * as J from '../lib/js.js';
 import {
-  FUZZ_SEED, Gen, budget, detached, firstMismatch, makeF32, namesArgument, sameBits, show, snapshot,
-} from './fuzz-util.js';
+  Gen, describeError, detached, firstMismatch, fuzzLoop, makeF32, namesArgument, sameBits, show, snapshot,
+} from './helpers.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -70,6 +70,15 @@ const SENTINEL = 12345.5;
 function withSentinel(a: Float32Array): Float32Array {
   a.fill(SENTINEL);
   return a;
+}
+
+/** An input of n floats and an `out` of outLen floats over one buffer, `out` starting `shift` floats in. */
+function overlapping(g: Gen, n: number, outLen: number): { input: Float32Array; out: Float32Array; shift: number } {
+  const shift = g.int(0, n - 1);
+  const buf = new ArrayBuffer(4 * (n + outLen));
+  const input = new Float32Array(buf, 0, n);
+  input.set(g.f32(n, 'plain'));
+  return { input, out: withSentinel(new Float32Array(buf, 4 * shift, outLen)), shift };
 }
 
 function injectNonFinite(g: Gen, a: Float32Array): void {
@@ -186,12 +195,9 @@ function genSdpa(g: Gen): Case {
           target === 'k' ? [kLen, (a: Float32Array) => (k = a)] :
           target === 'v' ? [vLen, (a: Float32Array) => (v = a)] :
           [probLen, (a: Float32Array) => (o.weights = a)];
-        const shift = g.int(0, len - 1);
-        const buf = new ArrayBuffer(4 * (len + outLen + shift));
-        const input = new Float32Array(buf, 0, len);
-        input.set(g.f32(len, 'plain'));
+        const { input, out, shift } = overlapping(g, len, outLen);
         set(input);
-        o.out = withSentinel(new Float32Array(buf, 4 * shift, outLen));
+        o.out = out;
         if (target === 'weights') input.fill(SENTINEL);
         tags.push(`out overlaps ${target} at ${shift}`);
         mustThrow = true;
@@ -369,15 +375,10 @@ function genLinear(g: Gen, asClass: boolean): Case {
         mustThrow = true;
         break;
       case 6: {
-        // out overlapping x (or, for linear(), weight or bias).
-        const len = M * Nf;
-        const xs = M * K;
-        const buf = new ArrayBuffer(4 * (xs + len + 2));
-        const shift = g.int(0, xs - 1);
-        const nx = new Float32Array(buf, 0, xs);
-        nx.set(g.f32(xs, 'plain'));
-        x = nx;
-        outTarget.out = withSentinel(new Float32Array(buf, 4 * shift, len));
+        // out overlapping x.
+        const { input, out, shift } = overlapping(g, M * K, M * Nf);
+        x = input;
+        outTarget.out = out;
         tags.push(`out overlaps x at ${shift}`);
         mustThrow = true;
         break;
@@ -503,13 +504,9 @@ function genMha(g: Gen): Case {
         break;
       }
       case 6: {
-        const n = B * S * E;
-        const buf = new ArrayBuffer(4 * 2 * n);
-        const shift = g.int(0, n - 1);
-        const nx = new Float32Array(buf, 0, n);
-        nx.set(g.f32(n, 'plain'));
-        x = nx;
-        fo.out = withSentinel(new Float32Array(buf, 4 * shift, n));
+        const { input, out, shift } = overlapping(g, B * S * E, B * S * E);
+        x = input;
+        fo.out = out;
         tags.push(`out overlaps x at ${shift}`);
         mustThrow = true;
         break;
@@ -587,10 +584,6 @@ async function runOnce(c: Case, api: Api, isAsync: boolean): Promise<Outcome> {
   }
 }
 
-function describeError(e: unknown): string {
-  return e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
-}
-
 /** Runs a case on js then native: [a problem description or null, whether native threw]. */
 async function check(c: Case, isAsync: boolean): Promise<[string | null, boolean]> {
   const outs = c.outputs();
@@ -634,31 +627,14 @@ async function check(c: Case, isAsync: boolean): Promise<[string | null, boolean
 }
 
 /** Fuzzes `gen` for about `ms` ms (at least `min` calls); returns the report of failures. */
-async function fuzz(label: string, salt: number, gen: (g: Gen) => Case, ms: number, min: number) {
-  const only = process.env.QKV_FUZZ_ONLY ? Number(process.env.QKV_FUZZ_ONLY) : -1;
-  const failures: string[] = [];
-  const deadline = Date.now() + budget(ms);
-  let calls = 0;
-  let errors = 0;
-  for (let i = 0; only >= 0 ? i <= only : calls < min || Date.now() < deadline; i++) {
-    if (only >= 0 && i !== only) continue;
-    const seed = (FUZZ_SEED ^ Math.imul(i + 1, 0x9e3779b9) ^ salt) >>> 0;
-    const g = new Gen(seed);
+function fuzz(label: string, salt: number, gen: (g: Gen) => Case, ms: number, min: number): Promise<string[]> {
+  return fuzzLoop(label, { salt, mix: 0x9e3779b9, ms, min }, async (g) => {
     const c = gen(g);
     const isAsync = g.chance(0.25);
     const [problem, threw] = await check(c, isAsync);
-    calls++;
-    if (threw) errors++;
-    if (problem !== null) {
-      failures.push(
-        `${label} #${i} (QKV_FUZZ_SEED=${FUZZ_SEED} QKV_FUZZ_ONLY=${i}${isAsync ? ', async' : ''}) [${c.tags.join('; ')}]\n` +
-          `  ${problem}\n  ${c.describe()}`,
-      );
-      if (failures.length >= 10) break;
-    }
-  }
-  console.log(`fuzz ${label}: ${calls} calls (${errors} rejected), seed ${FUZZ_SEED}, ${failures.length} failures`);
-  return failures;
+    if (problem === null) return { problem, threw };
+    return { problem: `${isAsync ? 'async ' : ''}[${c.tags.join('; ')}]\n  ${problem}\n  ${c.describe()}`, threw };
+  });
 }
 
 describe('fuzz: the public API never crashes, rejects bad input by name, matches js', () => {

@@ -7,8 +7,8 @@
 // are visible that is (n + 1) / 2, and a row that sees nothing gives 0.
 
 import { describe, expect, test } from 'vitest';
-import { runners, type Runner } from './backends.js';
-import { makeRng, randn } from './reference.js';
+import { makeRng, randn, runners, type Runner } from './helpers.js';
+import { referenceSdpa } from './reference.js';
 
 type Layout = 'bhsd' | 'bshd';
 interface Result {
@@ -225,6 +225,9 @@ describe.each(runners)('sdpa semantics [$name]', (runner) => {
       const k = randn(rng, Sk * D);
       const v = randn(rng, Sk * D);
       const r = run(runner, q, k, v, { heads: H, kvHeads: 1, seqQ: 1, seqK: Sk, headDim: D });
+      // Head 0 against the float64 reference (one head, one query), then every other head against head 0.
+      const one = referenceSdpa(q1, k, v, { heads: 1, seqQ: 1, seqK: Sk, headDim: D }).out;
+      expectClose(r.output.subarray(0, D), one, 1e-5, 'head 0');
       for (let h = 1; h < H; h++) expectClose(r.output.subarray(h * D, (h + 1) * D), r.output.subarray(0, D), 1e-7, `head ${h}`);
     });
   });

@@ -2,17 +2,15 @@
 //
 // KVCache (DESIGN.md, KVCache) on every runner: incremental decoding equals the layer's full causal
 // forward row by row (token by token, chunked prefill, ragged batches), overflow changes nothing,
-// truncate / reset / export / import, errors; and forwardAsync with a cache on each backend.
+// truncate / reset / export / import, errors; forwardAsync with a cache on each backend; float16
+// caches (long decodes, import from float32). The float16 conversion itself: test/float16.test.ts.
 import { describe, expect, test } from 'vitest';
-import { runners, type MhaLike } from './backends.js';
-import { allclose, makeRng, normal, randn, type Rng } from './reference.js';
+import { expectAllClose, makeRng, randn, randWeight, runners, type MhaLike } from './helpers.js';
 import { MultiHeadAttention as MhaAuto } from '../lib/index.js';
 import { MultiHeadAttention as MhaJs } from '../lib/js.js';
 import type { KVCache } from '../lib/index.js';
-import { floatsToHalves, halfTable, halvesToFloats } from '../lib/kernels/half.js';
-import { sdpaJs } from '../lib/kernels/sdpa.js';
-import type { SdpaPlan } from '../lib/plan.js';
-import { nativeBinding } from '../lib/backend/select.js';
+import { floatsToHalves, halvesToFloats } from '../lib/kernels/half.js';
+import { referenceHalf } from './reference.js';
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 // A 'float16' cache against the float32 full forward. Its K and V (unit scale here: projections of
@@ -33,12 +31,6 @@ const SHAPES: Array<Shape & { name: string }> = [
   { name: 'GQA, SIMD-sized', E: 64, H: 8, Hkv: 2, Dh: 16 },
 ];
 
-function randWeight(rng: Rng, rows: number, cols: number): Float32Array {
-  const w = new Float32Array(rows * cols);
-  for (let i = 0; i < w.length; i++) w[i] = normal(rng) / Math.sqrt(cols);
-  return w;
-}
-
 function makeConfig(s: Shape, seed: number) {
   const rng = makeRng(seed);
   const { E, H, Hkv, Dh } = s;
@@ -55,10 +47,7 @@ function makeConfig(s: Shape, seed: number) {
 /** Rows [from, to) of a [T, E] sequence. */
 const rows = (x: Float32Array, E: number, from: number, to: number) => x.slice(from * E, to * E);
 
-function expectClose(actual: Float32Array, expected: Float32Array, what: string, tol = TOL) {
-  const r = allclose(actual, expected, tol);
-  expect(r.ok, `${what}: ${JSON.stringify(r)}`).toBe(true);
-}
+const expectClose = (actual: Float32Array, expected: Float32Array, what: string, tol = TOL) => expectAllClose(actual, expected, what, tol);
 
 /** The oracle: the layer's own full causal forward of one sequence [T, E]. */
 const full = (layer: MhaLike, x: Float32Array) => layer.forward(x, { causal: true }) as Float32Array;
@@ -354,159 +343,6 @@ for (const [name, Mha] of [['js', MhaJs], ['auto', MhaAuto]] as const) {
   });
 }
 
-// ---- float16 conversion (lib/half.ts) and the kernels' decoding of halves ----
-
-/** The value of the half nearest x by the definition (round half to even), computed in doubles. */
-function refHalf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  const a = Math.abs(x);
-  if (a === 0 || a === Infinity) return x;
-  const e = Math.max(Math.floor(Math.log2(a)), -14);
-  let ulp = 2 ** (e - 10);
-  if (a / ulp >= 2048) ulp *= 2;  // log2 rounded down at a power of two
-  const q = a / ulp;              // exact: a has 24 significant bits
-  let r = Math.floor(q);
-  const f = q - r;
-  if (f > 0.5 || (f === 0.5 && r % 2 === 1)) r += 1;
-  const y = r * ulp;
-  return Math.sign(x) * (y > 65504 ? Infinity : y);
-}
-
-const toHalfAndBack = (xs: number[]) => {
-  const h = new Uint16Array(xs.length);
-  floatsToHalves(Float32Array.from(xs), h, 0);
-  const back = new Float32Array(xs.length);
-  halvesToFloats(h, back, 0);
-  return { h, back };
-};
-
-describe('float16 conversion (TypeScript)', () => {
-  test('special values: zeros, subnormals, max half, overflow, inf, NaN, ties to even', () => {
-    const cases: Array<[number, number]> = [
-      [0, 0], [-0, -0], [1, 1], [-2.5, -2.5],
-      [2 ** -24, 2 ** -24],                  // smallest subnormal
-      [2 ** -25, 0],                         // exactly half of it: tie to even (0)
-      [-(2 ** -25), -0],
-      [2 ** -25 * 1.0000001, 2 ** -24],      // just above the tie
-      [3 * 2 ** -25, 2 * 2 ** -24],          // tie between 1 and 2 units: to 2 (even)
-      [5 * 2 ** -25, 2 * 2 ** -24],          // tie between 2 and 3 units: to 2 (even)
-      [1023 * 2 ** -24, 1023 * 2 ** -24],    // largest subnormal
-      [2 ** -14 - 2 ** -26, 2 ** -14],       // rounds up into the smallest normal
-      [2 ** -14, 2 ** -14],
-      [1 + 2 ** -11, 1],                     // tie: to even (1)
-      [1 + 3 * 2 ** -11, 1 + 2 ** -9],       // tie: to even (1 + 2 * 2^-10)
-      [1 + 2 ** -11 + 2 ** -20, 1 + 2 ** -10],
-      [65504, 65504],                        // max half
-      [65519.996, 65504],                    // below the midpoint
-      [65520, Infinity],                     // the midpoint rounds to even = overflow
-      [-70000, -Infinity], [3.4e38, Infinity],
-      [Infinity, Infinity], [-Infinity, -Infinity],
-    ];
-    const { h, back } = toHalfAndBack(cases.map((c) => c[0]));
-    cases.forEach(([x, want], i) => {
-      expect(Object.is(back[i], want), `${x} -> ${back[i]} (bits ${h[i]!.toString(16)}), want ${want}`).toBe(true);
-    });
-    const nan = toHalfAndBack([NaN, -NaN]);
-    for (let i = 0; i < 2; i++) {
-      expect((nan.h[i]! & 0x7c00) === 0x7c00 && (nan.h[i]! & 0x3ff) !== 0).toBe(true);
-      expect(Number.isNaN(nan.back[i]!)).toBe(true);
-    }
-  });
-
-  test('every half round-trips to its own bits; the table holds the exact value of each', () => {
-    const table = halfTable();
-    expect(table.length).toBe(65536);
-    const back = new Uint16Array(65536);
-    floatsToHalves(table, back, 0);
-    for (let h = 0; h < 65536; h++) {
-      const e = (h >> 10) & 0x1f;
-      const m = h & 0x3ff;
-      const sgn = h & 0x8000 ? -1 : 1;
-      const want = e === 31 ? (m === 0 ? sgn * Infinity : NaN) : e === 0 ? sgn * m * 2 ** -24 : sgn * (1 + m / 1024) * 2 ** (e - 15);
-      if (Number.isNaN(want)) {
-        expect(Number.isNaN(table[h]!)).toBe(true);
-        expect((back[h]! & 0x7c00) === 0x7c00 && (back[h]! & 0x3ff) !== 0).toBe(true);
-      } else {
-        if (!Object.is(table[h], want) || back[h] !== h) expect({ h, value: table[h], back: back[h] }).toEqual({ h, value: want, back: h });
-      }
-    }
-  });
-
-  test('random floats over every exponent round to the nearest half (ties to even)', () => {
-    const rng = makeRng(16);
-    const xs: number[] = [];
-    for (let i = 0; i < 200000; i++) {
-      const e = Math.floor(rng() * 50) - 30;     // 2^-30 .. 2^19: zero, subnormal, normal, overflow
-      xs.push(Math.fround((rng() < 0.5 ? -1 : 1) * (1 + rng()) * 2 ** e));
-    }
-    // Exact midpoints between neighbouring halves, where the tie rule decides.
-    for (let m = 0; m < 2048; m += 7) xs.push(Math.fround((1024 + m + 0.5) * 2 ** -10), Math.fround((m + 0.5) * 2 ** -24));
-    const { back } = toHalfAndBack(xs);
-    for (let i = 0; i < xs.length; i++) {
-      const want = refHalf(xs[i]!);
-      if (!Object.is(back[i], want)) expect({ x: xs[i], got: back[i] }).toEqual({ x: xs[i], got: want });
-    }
-  });
-});
-
-/** Sk = 1, weight exactly 1: out[x] = 0 + 1 · v[x], the decoded value of half x (−0 comes out +0). */
-function decodePlan(v16: Uint16Array): SdpaPlan {
-  const n = v16.length;
-  return {
-    q: Float32Array.of(1), k: Uint16Array.of(0x3800), v: v16, kvDtype: 'float16', out: new Float32Array(n).fill(7),
-    B: 1, H: 1, Hkv: 1, Sq: 1, Sk: 1, D: 1, Dv: n, layout: 'bshd', scale: 1, softcap: 0, causal: false,
-    offsets: null, kvLengths: null, mask: null, maskDims: [1, 1, 1, 1], maskStrides: [0, 0, 0, 0], weights: null, scores: null,
-  };
-}
-
-describe('float16 K/V decoding: native kernels and the TypeScript kernel agree bitwise', () => {
-  const all = new Uint16Array(65536).map((_, i) => i);
-  const table = halfTable();
-  const expectDecoded = (out: Float32Array, who: string) => {
-    const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
-    const refBits = new Uint32Array(table.buffer);
-    for (let h = 0; h < 65536; h++) {
-      if (Number.isNaN(table[h]!)) {
-        if (!Number.isNaN(out[h]!)) expect({ who, h, got: out[h] }).toEqual({ who, h, got: NaN });
-        continue;
-      }
-      const want = h === 0x8000 ? 0 : refBits[h]!;  // 0 + 1·(−0) = +0
-      if (outBits[h] !== want) expect({ who, h, got: out[h] }).toEqual({ who, h, got: table[h] });
-    }
-  };
-  const jsOut = () => {
-    const p = decodePlan(all);
-    sdpaJs(p);
-    return p.out;
-  };
-  test('TypeScript kernel', () => expectDecoded(jsOut(), 'js'));
-  test.runIf(nativeBinding)('native kernel sets, bitwise equal to the TypeScript kernel', () => {
-    const binding = nativeBinding!;
-    const js = jsOut();
-    for (const simd of new Set(['scalar', binding.bestSimd()])) {
-      expect(binding._setSimd(simd)).toBe(true);
-      try {
-        // At an odd element offset too (2-byte aligned only).
-        for (const off of [0, 3]) {
-          const v = new Uint16Array(65536 + off);
-          v.set(all, off);
-          const p = decodePlan(v.subarray(off));
-          const dims = Int32Array.of(1, 1, 1, 1, 1, 1, 65536, 1, 0, 1, 1, 1, 1, 1);
-          binding.sdpa(p.q, p.k, p.v, p.out, dims, 1, 0, null, null, null, null, null);
-          expectDecoded(p.out, `${simd} offset ${off}`);
-          const a = new Uint32Array(p.out.buffer);
-          const b = new Uint32Array(js.buffer);
-          for (let h = 0; h < 65536; h++) {
-            if (!Number.isNaN(js[h]!) && a[h] !== b[h]) expect({ simd, h, native: p.out[h] }).toEqual({ simd, h, native: js[h] });
-          }
-        }
-      } finally {
-        binding._setSimd('auto');
-      }
-    }
-  });
-});
-
 // float16 caches across dtypes and on the async path.
 for (const r of runners) {
   describe(`float16 KVCache extras on ${r.name}`, () => {
@@ -533,6 +369,8 @@ for (const r of runners) {
       const want = new Float32Array(rounded.length);
       halvesToFloats(rounded, want, 0);
       expect(e16.k).toEqual(want);
+      // The halves themselves, by the definition (not by lib/kernels/half.ts, which the cache uses).
+      expect(e16.k.every((y, i) => Object.is(y, referenceHalf(e32.k[i]!)))).toBe(true);
       const again = layer.createCache({ maxLength: 8, from: e16 });  // float32 holds halves exactly
       expect(again.export()).toEqual(e16);
     });

@@ -2,11 +2,11 @@
 // written to `out` (or to weights/scores) when a call threw.
 import { describe, expect, test } from 'vitest';
 import { nativeBinding } from '../lib/backend/select.js';
-import { runners } from './backends.js';
+import { fill as fillWith, runners, thrownBy } from './helpers.js';
 
 const B = 2, H = 4, Hkv = 2, Sq = 3, Sk = 5, D = 4, Dv = 6;
 const base = { batch: B, heads: H, kvHeads: Hkv, seqQ: Sq, seqK: Sk, headDim: D, valueDim: Dv };
-const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+const fill = (n: number) => fillWith(n, Math.sin);
 const q = fill(B * H * Sq * D);
 const k = fill(B * Hkv * Sk * D);
 const v = fill(B * Hkv * Sk * Dv);
@@ -88,12 +88,7 @@ describe.each(runners)('errors [$name]', (runner) => {
     const out = isObject && o.out instanceof Float32Array ? o.out : new Float32Array(B * H * Sq * Dv);
     out.fill(SENTINEL);
     const withOut = isObject && !('out' in o) ? { ...o, out } : o;
-    let thrown: unknown;
-    try {
-      runner.sdpa(qq as Float32Array, kk as Float32Array, vv as Float32Array, withOut);
-    } catch (e) {
-      thrown = e;
-    }
+    const thrown = thrownBy(() => runner.sdpa(qq as Float32Array, kk as Float32Array, vv as Float32Array, withOut));
     expect(thrown).toBeInstanceOf(error);
     expect((thrown as Error).message).toMatch(message);
     expect(out.every((x) => x === SENTINEL)).toBe(true);

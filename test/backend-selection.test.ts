@@ -1,32 +1,20 @@
 // Which backend is active, and how the environment chooses it. A build that silently failed must
 // not pass as native: CI sets QKV_EXPECT_BACKEND=native, and a binary that exists but does not
 // load fails here on any machine.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { backend, info } from '../lib/index.js';
 import * as jsApi from '../lib/js.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const built = existsSync(`${root}/build/Release/qkv.node`);
-
-/** Runs a snippet in a fresh Node process with the given environment and returns its stdout. */
-function inChild(code: string, env: Record<string, string>): string {
-  return execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
+import { cpuKernelSet, inChild, nativeBinaryBuilt as built, nativeKernelSets, runners } from './helpers.js';
 const printInfo = "import { info } from './lib/index.ts'; console.log(JSON.stringify(info()));";
 
 describe('backend selection', () => {
-  test('the expected backend is active', () => {
-    const expected = process.env.QKV_EXPECT_BACKEND ?? (built && process.env.QKV_BACKEND !== 'js' ? 'native' : undefined);
+  test('the expected backend is active', ({ task }) => {
+    const requested = process.env.QKV_BACKEND;
+    const expected = process.env.QKV_EXPECT_BACKEND ?? (requested === 'js' ? 'js' : built ? 'native' : undefined);
     if (expected) expect(backend(), JSON.stringify(info())).toBe(expected);
     expect(info().backend).toBe(backend());
+    // For the run's closing lines (test/summary-reporter.ts): what this suite ran on.
+    task.meta.qkvTested = { backend: backend(), simd: info().simd, runners: runners.map((r) => r.name) };
   });
 
   test('info() describes the active backend', () => {
@@ -62,8 +50,14 @@ describe('backend selection', () => {
     expect(i).toMatchObject({ backend: 'native', simd: 'scalar' });
   });
 
-  test.runIf(built && process.arch === 'x64')('x86-64 with AVX2 picks the avx2 kernels by default', () => {
+  // The expected set comes from the CPU flags, not from the addon under test (QKV_EXPECT_SIMD, when
+  // set, must agree with both).
+  const cpuSet = cpuKernelSet();
+  test.runIf(built && cpuSet !== null)('by default the kernel set the CPU flags imply is picked', () => {
     const i = JSON.parse(inChild(printInfo, { QKV_BACKEND: 'native', QKV_SIMD: '' }));
-    expect(i.simd).toBe(process.env.QKV_EXPECT_SIMD ?? i.simd);
+    expect(i.simd).toBe(cpuSet);
+    if (process.env.QKV_EXPECT_SIMD) expect(i.simd).toBe(process.env.QKV_EXPECT_SIMD);
+    // And the runners (test/helpers.ts) test it.
+    if (process.env.QKV_BACKEND !== 'js') expect(nativeKernelSets).toContain(cpuSet);
   });
 });

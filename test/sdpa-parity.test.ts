@@ -7,8 +7,8 @@
 // nonzero byteOffset, and the optional weights/scores outputs.
 
 import { describe, expect, test } from 'vitest';
-import { runners } from './backends.js';
-import { allclose, makeRng, pick, randInt, randn, referenceSdpa, type RefOptions, type Rng } from './reference.js';
+import { allclose, makeRng, pick, randInt, randn, runners, type Rng } from './helpers.js';
+import { referenceSdpa, type RefOptions } from './reference.js';
 
 const SEED = 0x5eed;
 const TOL = { atol: 1e-5, rtol: 1e-4 };

@@ -1,33 +1,19 @@
-// Fuzzing the native binding directly, past every TypeScript check (issue 6): random arguments to
+// Fuzzing the native binding directly, past every TypeScript check: random arguments to
 // sdpa, gemm, gemmPack, gemmPackedLength, runAsync, cancelAsync, setThreads and _setSimd. The
 // binding must refuse on its own whatever could make a kernel read or write out of bounds, with a
 // TypeError or RangeError, and leave outputs untouched when it refuses; it must never crash. (Run
 // under `npm run test:asan` too, where any out-of-bounds access aborts the run.)
-// QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz.test.ts.
+// QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz-api.test.ts.
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeBinding } from '../lib/backend/select.js';
-import { FUZZ_SEED, Gen, budget, detached, makeF32, sameBits, show } from './fuzz-util.js';
+import { Gen, describeError, detached, fuzzLoop, makeF32, packWeight, sameBits, sdpaDimsCount, show } from './helpers.js';
 
 const b = nativeBinding;
 type AnyFn = (...args: unknown[]) => unknown;
 const SENTINEL = -7.25;
 
-/** Number of entries of sdpa's dims array this binding expects (13, or 14 with kvDtype). */
-function dimsCount(): number {
-  if (!b) return 13;
-  for (const n of [13, 14]) {
-    const dims = new Int32Array(n);
-    dims.set([1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1]);
-    try {
-      b.sdpa(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), dims as never, 1, 0, null, null, null, null, null);
-      return n;
-    } catch {
-      // try the next
-    }
-  }
-  return 13;
-}
-const DIMS = dimsCount();
+/** Entries of sdpa's dims array this binding expects (13, or 14 with kvDtype). */
+const DIMS = sdpaDimsCount();
 
 function isCleanError(e: unknown): boolean {
   return e instanceof TypeError || e instanceof RangeError;
@@ -136,10 +122,7 @@ interface GemmCase {
   tags: string[];
 }
 
-function packedFor(N: number, K: number, g: Gen): Float32Array {
-  const w = g.f32(N * K, 'plain');
-  return b!.gemmPack(w, true, N, K, new Float32Array(b!.gemmPackedLength(N, K)));
-}
+const packedFor = (N: number, K: number, g: Gen): Float32Array => packWeight(g.f32(N * K, 'plain'), N, K);
 
 function genGemmArgs(g: Gen): GemmCase {
   const [M, K, N] = [g.int(1, 9), g.int(1, 40), g.int(1, 40)];
@@ -216,7 +199,7 @@ function callChecked(f: () => unknown, outputs: Float32Array[]): { problem: stri
   try {
     return { problem: null, threw: false, result: f() };
   } catch (e) {
-    if (!isCleanError(e)) return { problem: `threw ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`, threw: true };
+    if (!isCleanError(e)) return { problem: `threw ${describeError(e)}`, threw: true };
     for (let i = 0; i < outputs.length; i++) {
       if (outputs[i].byteLength > 0 && !sameBits(outputs[i], before[i])) {
         return { problem: `wrote an output before throwing ${(e as Error).message}`, threw: true };
@@ -226,22 +209,9 @@ function callChecked(f: () => unknown, outputs: Float32Array[]): { problem: stri
   }
 }
 
-async function loop(label: string, salt: number, ms: number, min: number, body: (g: Gen) => Promise<string | null>): Promise<string[]> {
-  const only = process.env.QKV_FUZZ_ONLY ? Number(process.env.QKV_FUZZ_ONLY) : -1;
-  const failures: string[] = [];
-  const deadline = Date.now() + budget(ms);
-  let calls = 0;
-  for (let i = only >= 0 ? only : 0; only >= 0 ? i === only : calls < min || Date.now() < deadline; i++) {
-    const g = new Gen((FUZZ_SEED ^ Math.imul(i + 1, 0x85ebca6b) ^ salt) >>> 0);
-    const problem = await body(g);
-    calls++;
-    if (problem) {
-      failures.push(`${label} #${i} (QKV_FUZZ_SEED=${FUZZ_SEED} QKV_FUZZ_ONLY=${i}): ${problem}`);
-      if (failures.length >= 10) break;
-    }
-  }
-  console.log(`fuzz-native ${label}: ${calls} calls, seed ${FUZZ_SEED}, ${failures.length} failures`);
-  return failures;
+/** fuzzLoop for a body that returns only its problem. */
+function loop(label: string, salt: number, ms: number, min: number, body: (g: Gen) => Promise<string | null>): Promise<string[]> {
+  return fuzzLoop(`binding ${label}`, { salt, mix: 0x85ebca6b, ms, min }, async (g) => ({ problem: await body(g) }));
 }
 
 const threadsBefore = b?.threads() ?? 1;
@@ -250,7 +220,7 @@ afterAll(() => {
   b?._setSimd('auto');
 });
 
-describe.skipIf(!b)('fuzz-native: the binding defends itself', () => {
+describe.skipIf(!b)('fuzz-binding: the binding defends itself', () => {
   test('sdpa', async () => {
     const failures = await loop('sdpa', 0x10, 2500, 2000, async (g) => {
       const c = genSdpaArgs(g);
