@@ -7,6 +7,7 @@ import { packageRequire, packageRoot } from './package-root.js';
 import type { Op } from './ops.js';
 import type { SdpaPlan } from './plan.js';
 import type { AsyncPriority } from './threads.js';
+import { sdpaDims } from './backend/abi.js';
 
 /** k and v: Float32Array, or Uint16Array (IEEE binary16 bits) when dims[13] (kvDtype) is 1. */
 type SdpaArgs = [
@@ -24,6 +25,15 @@ export interface NativeBinding {
   bestSimd(): 'avx512' | 'avx2' | 'neon' | 'scalar';
   /** Test hook: forces a kernel set ('scalar', the best one's name, or 'auto'); false if unsupported. */
   _setSimd(name: string): boolean;
+  /** The kernel sets this CPU and OS can run, 'scalar' first and the best last. */
+  supportedSimd(): string[];
+  /**
+   * Called once at load with validated values: the kernel set ('auto' = the best) and the async
+   * priority, which the first configure in the process fixes for good.
+   */
+  configure(simd: string, asyncPriority: AsyncPriority): void;
+  /** Test hook: native/abi.h's tables (test/native-abi.test.ts compares them with lib/backend/abi.ts). */
+  _abi(): { sdpaDimSlots: string[]; maxThreads: number; layouts: string[]; kvDtypes: string[]; maskKinds: string[] };
   sdpa(...args: SdpaArgs): Float32Array;
   /** Floats a packed [N, K] weight needs (native/gemm_binding.cc). */
   gemmPackedLength(N: number, K: number): number;
@@ -40,7 +50,7 @@ export interface NativeBinding {
   cancelAsync(id: number): boolean;
   /** Threads one call may use (the pool is process-wide). */
   threads(): number;
-  /** QKV_ASYNC_PRIORITY as the addon read it, once, when it first loaded in this process. */
+  /** The async priority in effect: fixed by the first configure() in this process. */
   asyncPriority(): AsyncPriority;
   setThreads(n: number): void;
 }
@@ -88,16 +98,9 @@ export function loadHelp(errors: string[]): string {
   ].join('\n');
 }
 
-const LAYOUT_CODE = { bhsd: 0, bshd: 1 } as const;
-
 /** The binding's positional form of a plan. The dims array is per call: async calls hold theirs. */
 function sdpaArgs(p: SdpaPlan): SdpaArgs {
-  const [mB, mH, mQ, mK] = p.maskDims;
-  const dims = new Int32Array([
-    p.B, p.H, p.Hkv, p.Sq, p.Sk, p.D, p.Dv, LAYOUT_CODE[p.layout], p.causal ? 1 : 0, mB, mH, mQ, mK,
-    p.kvDtype === 'float16' ? 1 : 0,
-  ]);
-  return [p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
+  return [p.q, p.k, p.v, p.out, sdpaDims(p), p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
 }
 
 export function nativeSdpa(binding: NativeBinding, p: SdpaPlan): void {

@@ -34,11 +34,12 @@ function withLoadError(errors: string[]): Backend {
 }
 
 const requested = requestedBackend();
-// Validated before the addon loads (a bad value fails before any native code runs). The addon
-// reads the variable itself, once per process as it first loads, and info() reports what it read:
-// a worker_thread's own env copy, or a change made after load, does not move the pool's threads.
-asyncPriority();
+// Validated before the addon loads (a bad value fails before any native code runs), then handed to
+// it by configure(): the first configure in the process fixes the priority, and info() reports
+// it, so a worker_thread's own env copy, or a change made after load, does not move the pool's threads.
+const priority = asyncPriority();
 const load = requested === 'js' ? { binding: null, errors: ['QKV_BACKEND=js'] } : loadNative();
+load.binding?.configure(process.env.QKV_SIMD || 'auto', priority);
 if (requested === 'native' && !load.binding) throw new Error(loadHelp(load.errors));
 if (!load.binding && requested === 'auto') debug('native backend unavailable, using js: %s', load.errors.join('; '));
 

@@ -3,8 +3,9 @@
 // as containers set, lowers it further).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { MAX_THREADS } from './backend/abi.js';
 
-export const MAX_THREADS = 1024;
+export { MAX_THREADS };
 
 /** ceil(quota / period) from /sys/fs/cgroup/cpu.max, or Infinity when there is no quota. */
 function cgroupCpuLimit(): number {
@@ -37,7 +38,8 @@ export type AsyncPriority = 'idle' | 'normal';
  * QKV_ASYNC_PRIORITY, read once at load: 'idle' (the default) runs async calls on pool threads
  * under Linux's SCHED_IDLE policy, so a woken event loop takes a core from them at once; 'normal'
  * keeps the usual policy (for machines where other busy processes would otherwise starve them).
- * Validated here, before the addon loads; the addon reads the variable itself, once per process.
+ * Validated here, before the addon loads, and passed to it by configure() (lib/select.ts); the
+ * first configure in the process fixes it.
  */
 export function asyncPriority(): AsyncPriority {
   const env = process.env.QKV_ASYNC_PRIORITY;
