@@ -70,7 +70,7 @@ void ReadMask(const Napi::Env& env, const Napi::Value& mask, const int32_t* dims
 
 SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
   const int32_t* dims = static_cast<const int32_t*>(
-      ExpectTyped(args[4], "dims", napi_int32_array, ExtentOf(env, "dims", {{"slots", kSdpaDimCount}})));
+      ExpectTyped(args[4], "dims", napi_int32_array, ExtentOf(env, "dims", {{"SDPA_DIM_SLOTS.length", kSdpaDimCount}})));
   for (int i = kDimB; i <= kDimDv; ++i) {
     if (dims[i] < 1) ThrowRange(env, DimName(i), "a positive integer", std::to_string(dims[i]));
   }
