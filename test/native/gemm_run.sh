@@ -14,6 +14,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${GEMM_OUT:-${TMPDIR:-/tmp}/qkv-gemm-test}  # outside build/: node-gyp rebuild wipes that
 mkdir -p "$OUT"
+source "$ROOT/test/native/isa_objects.sh"
 CXXFLAGS=(-std=c++17 -O3 -fno-math-errno -Wall -Wextra -pthread -I"$ROOT/native" ${EXTRA_CXXFLAGS:-})
 SRC_BASE=("$ROOT/native/gemm.cc" "$ROOT/native/thread_pool.cc" "$ROOT/native/dispatch.cc"
           "$ROOT/native/kernels/gemm_scalar.cc" "$ROOT/native/kernels/scalar.cc")
@@ -29,16 +30,8 @@ build_x86() {
   for o in "$OUT/x86_gemm.o" "$OUT/x86_thread_pool.o" "$OUT/x86_dispatch.o" "$OUT/x86_gemm_scalar.o" "$OUT/x86_scalar.o"; do
     if objdump -d "$o" | grep -q '%ymm'; then echo "AVX instructions found in baseline object $o" >&2; exit 1; fi
   done
-  local isa=()
-  for f in avx2 gemm_avx2; do
-    g++ "${CXXFLAGS[@]}" -mavx2 -mfma -mf16c -c "$ROOT/native/kernels/$f.cc" -o "$OUT/x86_$f.o"
-    isa+=("$OUT/x86_$f.o")
-  done
-  for f in avx512 gemm_avx512; do
-    g++ "${CXXFLAGS[@]}" -mavx512f -mavx2 -mfma -mf16c -c "$ROOT/native/kernels/$f.cc" -o "$OUT/x86_$f.o"
-    isa+=("$OUT/x86_$f.o")
-  done
-  g++ "${objs[@]}" "${isa[@]}" -pthread -o "$OUT/gemm_test_x86"
+  isa_objects "$ROOT" "$OUT/x86_" "${CXXFLAGS[@]}"
+  g++ "${objs[@]}" "${ISA_OBJS[@]}" -pthread -o "$OUT/gemm_test_x86"
 }
 
 build_arm() {

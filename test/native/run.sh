@@ -12,6 +12,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${QKV_NATIVE_TEST_OUT:-${TMPDIR:-/tmp}/qkv-native-test}"  # outside build/: node-gyp rebuild wipes that
 mkdir -p "$out"
+source "$root/test/native/isa_objects.sh"
 flags=(-O2 -std=c++17 -Wall -Wextra -pthread -I"$root/native")
 if [[ "${QKV_SANITIZE:-0}" == 1 ]]; then
   flags+=(-g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
@@ -23,16 +24,8 @@ status=0
 
 if [[ "$(uname -m)" == x86_64 ]]; then
   echo "== x86-64 (scalar + avx2 + avx512 where the CPU has them)"
-  isa=()
-  for f in avx2 gemm_avx2; do
-    g++ "${flags[@]}" -mavx2 -mfma -mf16c -c "$root/native/kernels/$f.cc" -o "$out/$f.o"
-    isa+=("$out/$f.o")
-  done
-  for f in avx512 gemm_avx512; do
-    g++ "${flags[@]}" -mavx512f -mavx2 -mfma -mf16c -c "$root/native/kernels/$f.cc" -o "$out/$f.o"
-    isa+=("$out/$f.o")
-  done
-  g++ "${flags[@]}" "${common[@]}" "${isa[@]}" -o "$out/sdpa_kernels_test"
+  isa_objects "$root" "$out/" "${flags[@]}"
+  g++ "${flags[@]}" "${common[@]}" "${ISA_OBJS[@]}" -o "$out/sdpa_kernels_test"
   "$out/sdpa_kernels_test" "$@" || status=1
 fi
 
