@@ -1,5 +1,5 @@
-// Where the package is installed, for the two files that need it (lib/native.ts: the addon;
-// lib/backend.ts: package.json). This is the only module that uses import.meta: the CommonJS build
+// Where the package is installed, for the two files that need it (lib/backend/native.ts: the addon;
+// lib/backend/version.ts: package.json). This is the only module that uses import.meta: the CommonJS build
 // (scripts/build-cjs.cjs) replaces its compiled form in dist/cjs/ with one based on __dirname,
 // because import.meta is a syntax error in a CommonJS module.
 import { createRequire } from 'node:module';

@@ -1,3 +1,6 @@
+// SPDX-License-Identifier: MIT
+//
+// The argument readers of args.h: one message format for every binding.
 #include "args.h"
 
 #include <cmath>
@@ -79,7 +82,28 @@ int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> dims
   return p;
 }
 
-void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type type, int64_t length) {
+Extent ExtentOf(const Napi::Env& env, const char* name, std::initializer_list<NamedDim> dims) {
+  Extent e{1, ""};
+  std::string names, values;
+  for (const NamedDim& d : dims) {
+    e.length = CheckedProduct(env, {e.length, d.value}, name);
+    if (!names.empty()) {
+      names += '*';
+      values += '*';
+    }
+    names += d.name;
+    values += std::to_string(d.value);
+  }
+  e.formula = dims.size() == 1 ? names + " = " + values : names + " = " + values + " = " + std::to_string(e.length);
+  return e;
+}
+
+void ThrowLength(const Napi::Env& env, const std::string& name, const std::string& formula, int64_t actual) {
+  throw Napi::RangeError::New(env, "Expected " + name + ".length to be " + formula + " but received " +
+                                       std::to_string(actual));
+}
+
+void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type type, const Extent& e) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
     throw Napi::TypeError::New(v.Env(), std::string("Expected ") + TypedArrayName(type) + " for " + name +
                                             " but received " + Describe(v));
@@ -91,8 +115,8 @@ void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type t
   void* data = nullptr;
   napi_status status = napi_get_typedarray_info(v.Env(), v, &actual_type, &element_length, &data, nullptr, nullptr);
   NAPI_THROW_IF_FAILED(v.Env(), status, nullptr);
-  if (static_cast<int64_t>(element_length) != length) {
-    ThrowRange(v.Env(), std::string(name) + ".length", std::to_string(length), std::to_string(element_length));
+  if (static_cast<int64_t>(element_length) != e.length) {
+    ThrowLength(v.Env(), name, e.formula, static_cast<int64_t>(element_length));
   }
   // A detached view has length 0 and every length asked for here is at least 1, so a pointer
   // returned here is never null and never points at a detached buffer.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+//
 // runAsync(ops, callback) -> id
 //   ops: an array of operations run one after another on the pool, each an array
 //        ['sdpa', <sdpa's 12 arguments>] or ['gemm', <gemm's 7 arguments>].
@@ -64,7 +66,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
     const size_t count = kind == "sdpa" ? kSdpaArgCount : kind == "gemm" ? kGemmArgCount : 0;
     if (count == 0) throw Napi::TypeError::New(env, "Expected 'sdpa' or 'gemm' for " + r.name + "[0]");
     if (op.Length() != count + 1) {
-      ThrowRange(env, r.name + ".length", std::to_string(count + 1), std::to_string(op.Length()));
+      ThrowLength(env, r.name, "1+args = 1+" + std::to_string(count) + " = " + std::to_string(count + 1), op.Length());
     }
     r.kind = kind == "sdpa" ? Op::kSdpa : Op::kGemm;
     r.args.resize(count);

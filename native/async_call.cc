@@ -1,3 +1,5 @@
+// Async calls on the library's own pool, completed through a per-call thread-safe function: the
+// lifetime rules and the worker_thread teardown of async_call.h.
 #include "async_call.h"
 
 #include <condition_variable>

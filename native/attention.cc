@@ -11,7 +11,8 @@
 // its rows allow; rows head-major, then g), all rows with one key_end. The kernel then walks short
 // key blocks across the heads, so a [B, S, Hkv, D] cache (the KVCache's layout) streams whole
 // contiguous key rows; one head at a time would read D elements out of every Hkv * D, one page
-// per key, which ran at 62% of DRAM bandwidth against over 90% for contiguous streams.
+// per key, a pattern that streams far below DRAM bandwidth (bench/RESULTS.md, "Measurements
+// formerly in code comments").
 //
 // Work items. Tiles write disjoint rows of out / weights / scores, so they run as ParallelFor
 // items, each on the workspace of the slot that runs it. The position chunk is the outermost
@@ -36,61 +37,22 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 
 #include "dispatch.h"
 #include "kernels/kernels.h"
 #include "thread_pool.h"
+#include "util.h"
 
 namespace qkv {
 namespace {
 
-static_assert(static_cast<int32_t>(KvDtype::kF32) == 0 && static_cast<int32_t>(KvDtype::kF16) == 1,
-              "AttnTile::kv_dtype carries KvDtype values");
-static_assert(static_cast<int32_t>(MaskKind::kNone) == 0 && static_cast<int32_t>(MaskKind::kFloat) == 1 &&
-                  static_cast<int32_t>(MaskKind::kBool) == 2,
-              "AttnTile::mask_kind carries MaskKind values");
-
 constexpr int64_t kMaxTileRows = 256;  // bound on KernelTable::tile_rows (rows live on the stack)
-
-int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
-int64_t Max(int64_t a, int64_t b) { return a > b ? a : b; }
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The calling thread's scratch: one tile workspace per slot, plus the split-over-keys partials.
 // Grows to the largest call seen and is kept, so steady-state calls allocate nothing. Sized by
 // the tile (O(Br (D + Bc + Dv)) per slot) and, when split, by fewer than 2 * kSplitTiles items
 // of Rt (Dv + 2) floats; never by Sq or Sk.
-class Workspace {
- public:
-  Workspace() = default;
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  ~Workspace() { Free(); }
-
-  // Throws std::bad_alloc, leaving the old buffer in place, when the memory is not there.
-  float* Reserve(size_t floats) {
-    if (floats > capacity_) {
-      void* p = ::operator new(floats * sizeof(float), std::align_val_t(kAlign));
-      Free();
-      data_ = static_cast<float*>(p);
-      capacity_ = floats;
-    }
-    return data_;
-  }
-
- private:
-  static constexpr size_t kAlign = 64;
-  void Free() {
-    if (data_ != nullptr) ::operator delete(data_, std::align_val_t(kAlign));
-    data_ = nullptr;
-    capacity_ = 0;
-  }
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
-};
-
-thread_local Workspace t_workspace;
+thread_local AlignedBuffer t_workspace;
 
 // How a call splits into items; everything RunItem needs besides the workspace.
 struct Plan {
@@ -120,9 +82,7 @@ constexpr int64_t kMinChunkKeys = 512;
 
 // A call whose estimated single-thread time is below kMinParallelMicros runs on the calling thread
 // alone (the items are the same, so the results too): waking a pool thread and merging its share
-// costs tens of microseconds: on the development VM a decode step over 128 keys (B=1, H=32,
-// D=128) took 0.061 ms on one thread and 0.096 ms on two with Hkv=8, 0.179 and 0.191 ms with
-// Hkv=32 (est. 231 us), and 1024 keys with Hkv=8 (est. 587 us) went from 0.705 to 0.383 ms. The
+// costs tens of microseconds (bench/RESULTS.md, "Measurements formerly in code comments"). The
 // estimate counts multiply-adds at kFlopsPerMicro and K/V bytes at kBytesPerMicro (decode is
 // bound by the second), over the keys kv_lengths leaves visible: a KV cache's Sk is its capacity.
 constexpr double kMinParallelMicros = 250;
@@ -212,7 +172,7 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* r
   }
 
   const size_t kv_elem = a.kv_dtype == KvDtype::kF16 ? 2 : sizeof(float);
-  tile.kv_dtype = static_cast<int32_t>(a.kv_dtype);
+  tile.kv_dtype = a.kv_dtype;
   tile.k = static_cast<const char*>(a.k) + (b * p.ks.b + hk0 * p.ks.h) * kv_elem;
   tile.k_stride = p.ks.s;
   tile.v = static_cast<const char*>(a.v) + (b * p.vs.b + hk0 * p.vs.h) * kv_elem;
@@ -225,7 +185,7 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* r
   tile.Sk = s.Sk;
   tile.scale = a.scale;
   tile.softcap = a.softcap;
-  tile.mask_kind = static_cast<int32_t>(a.mask_kind);
+  tile.mask_kind = a.mask_kind;
   tile.mask_stride = a.mask_kind == MaskKind::kNone ? 0 : ms[3];
   tile.n_rows = n;
   tile.rows = rows;
@@ -293,7 +253,7 @@ void MergeTile(const Plan& p, int64_t tile_index, const float* partials) {
 void AttentionForward(const AttnArgs& args) {
   const AttnShape& s = args.shape;
   if (s.B <= 0 || s.H <= 0 || s.Hkv <= 0 || s.Sq <= 0 || s.Sk < 0 || s.D <= 0 || s.Dv <= 0) return;
-  const KernelTable& kt = Kernels();
+  const KernelTable& kt = Kernels().attention;
   const Plan plan = MakePlan(args, kt);
   double keys = static_cast<double>(s.B) * static_cast<double>(s.Sk);  // summed over the batch
   if (args.kv_lengths != nullptr) {

@@ -10,17 +10,14 @@
 // Per score: s = scale * (q . k); if softcap > 0, s = softcap * tanh(s / softcap); then the mask
 // (float: added, -inf blocks; bool: 0 blocks), causal and kv_lengths blocks; softmax over keys;
 // out = sum_j p_j v_j. A row whose every key is blocked yields zeros in out and weights.
+// Layout, KvDtype and MaskKind are the binding ABI's codes (native/abi.h).
 #pragma once
 
 #include <cstdint>
 
-namespace qkv {
+#include "abi.h"
 
-enum class Layout : int32_t { kBHSD = 0, kBSHD = 1 };
-enum class MaskKind : int32_t { kNone = 0, kFloat = 1, kBool = 2 };
-// Element type of k and v: float, or IEEE binary16 (uint16_t bits, e.g. a float16 KV cache). The
-// kernels widen halves as they load them and compute in fp32; q, out, weights, scores stay float.
-enum class KvDtype : int32_t { kF32 = 0, kF16 = 1 };
+namespace qkv {
 
 struct AttnShape {
   int64_t B, H, Hkv, Sq, Sk, D, Dv;
@@ -49,7 +46,7 @@ struct AttnArgs {
   float softcap;  // 0 = off
 
   // Causal: query row i of batch b sits at absolute position offsets[b] + i and sees key j iff
-  // j <= offsets[b] + i. The binding resolves bottom-right / top-left / queryOffset into offsets.
+  // j <= offsets[b] + i. lib/sdpa.ts resolves bottom-right / top-left / queryOffset into offsets.
   bool causal;
   const int32_t* offsets;     // [B]; read only when causal
   const int32_t* kv_lengths;  // [B] with values in [0, Sk], or null: keys j >= kv_lengths[b] blocked

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "abi.h"
 #include "attention.h"
 
 namespace qkv {
@@ -17,18 +18,17 @@ void InitSdpa(Napi::Env env, Napi::Object exports);
 void InitGemm(Napi::Env env, Napi::Object exports);
 void InitAsyncOps(Napi::Env env, Napi::Object exports);
 
-// sdpa's 12 positional arguments, checked (native/sdpa_binding.cc). offsets and kvLengths are
+// sdpa's kSdpaArgCount positional arguments (abi.h), checked (native/sdpa_binding.cc). offsets and kvLengths are
 // copied (into `ints`, which AttnArgs then points into): the kernels index with kvLengths, so they
 // must not change after the check, even when `out` (or another call's output) overlaps them.
 // Copies of an SdpaCall share `ints`, so the pointers stay valid in every copy.
-constexpr size_t kSdpaArgCount = 12;
 struct SdpaCall {
   AttnArgs args;
   std::shared_ptr<std::vector<int32_t>> ints;
 };
 SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args);
 
-// gemm's 7 positional arguments, checked (native/gemm_binding.cc).
+// gemm's kGemmArgCount positional arguments (abi.h), checked (native/gemm_binding.cc).
 struct GemmArgs {
   const float* x;
   int64_t M, K, N;
@@ -36,7 +36,6 @@ struct GemmArgs {
   const float* bias;  // or null
   float* y;
 };
-constexpr size_t kGemmArgCount = 7;
 GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args);
 void RunGemm(const GemmArgs& g);  // may throw std::bad_alloc
 

@@ -1,21 +1,15 @@
-// Run-time choice of the kernel table (see dispatch.h). Compiled for the baseline ISA: the cpuid /
-// xgetbv probes below are plain x86-64 instructions, no AVX is emitted here.
+// SPDX-License-Identifier: MIT
 //
-// QKV_SIMD (read once, at the first Kernels() call):
-//   unset, "" or "auto"  the best table this CPU and OS support
-//   "scalar"             the scalar kernels
-//   "avx2" / "avx512" / "neon"   that table when this machine can run it
-//   anything else, or a table this machine cannot run: the best table, with a one-line warning
-//   on stderr (an unusable setting must not crash or disable SIMD, but it must not go unnoticed).
-// SetSimd() overrides that choice for tests; SetSimd("auto") goes back to it.
+// Run-time choice of the kernel set (see dispatch.h). Compiled for the baseline ISA: the cpuid /
+// xgetbv probes below are plain x86-64 instructions, no AVX is emitted here. The kernel sets are
+// the only place that pairs an ISA's attention table with its GEMM table.
 #include "dispatch.h"
 
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
+#include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -76,53 +70,76 @@ bool CpuAndOsSupportAvx512() {
 }
 #endif
 
-const KernelTable* Best() {
-  static const KernelTable* const best = [] {
+// Every set this build has; which of them this machine runs is decided below.
+constexpr KernelSet kScalar{"scalar", kKernelsScalar, kGemmScalar};
 #if defined(__x86_64__) || defined(_M_X64)
-    if (CpuAndOsSupportAvx512()) return &kKernelsAvx512;
-    if (CpuAndOsSupportAvx2Fma()) return &kKernelsAvx2;
+constexpr KernelSet kAvx2{"avx2", kKernelsAvx2, kGemmAvx2};
+constexpr KernelSet kAvx512{"avx512", kKernelsAvx512, kGemmAvx512};
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+constexpr KernelSet kNeon{"neon", kKernelsNeon, kGemmNeon};
+#endif
+
+// The runnable sets, scalar first and the best last; n of them. Detected once (thread-safe static).
+struct Supported {
+  const KernelSet* sets[kMaxKernelSets];
+  int n;
+};
+
+const Supported& Runnable() {
+  static const Supported supported = [] {
+    Supported s{{&kScalar}, 1};
+#if defined(__x86_64__) || defined(_M_X64)
+    if (CpuAndOsSupportAvx2Fma()) s.sets[s.n++] = &kAvx2;
+    if (CpuAndOsSupportAvx512()) s.sets[s.n++] = &kAvx512;
 #elif defined(__aarch64__) || defined(_M_ARM64)
-    return &kKernelsNeon;  // NEON is baseline on AArch64
+    s.sets[s.n++] = &kNeon;  // NEON is baseline on AArch64
 #endif
-    return &kKernelsScalar;
+    return s;
   }();
-  return best;
+  return supported;
 }
 
-// A table this machine can run, by name; null otherwise.
-const KernelTable* Runnable(const char* name) {
-  if (std::strcmp(name, kKernelsScalar.name) == 0) return &kKernelsScalar;
-  if (std::strcmp(name, Best()->name) == 0) return Best();
-#if defined(__x86_64__) || defined(_M_X64)
-  if (std::strcmp(name, kKernelsAvx2.name) == 0 && CpuAndOsSupportAvx2Fma()) return &kKernelsAvx2;
-#endif
-  return nullptr;
-}
+const KernelSet* Best() { return Runnable().sets[Runnable().n - 1]; }
 
-const KernelTable* FromEnv() {
-  static const KernelTable* const chosen = [] {
-    const char* env = std::getenv("QKV_SIMD");
-    if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0) return Best();
-    if (const KernelTable* t = Runnable(env)) return t;
-    std::fprintf(stderr, "qkv: QKV_SIMD=%s is not available here (auto, scalar and %s are, and any set below it); using %s\n",
-                 env, Best()->name, Best()->name);
-    return Best();
-  }();
-  return chosen;
-}
-
-std::atomic<const KernelTable*> g_override{nullptr};  // set only through SetSimd()
+std::atomic<const KernelSet*> g_configured{nullptr};  // ConfigureSimd(); null = the best
+std::atomic<const KernelSet*> g_override{nullptr};    // SetSimd(); null = none
 
 }  // namespace
 
-const KernelTable& Kernels() {
-  const KernelTable* forced = g_override.load(std::memory_order_acquire);
-  return forced != nullptr ? *forced : *FromEnv();
+const KernelSet& Kernels() {
+  const KernelSet* forced = g_override.load(std::memory_order_acquire);
+  if (forced != nullptr) return *forced;
+  const KernelSet* configured = g_configured.load(std::memory_order_acquire);
+  return configured != nullptr ? *configured : *Best();
 }
 
 const char* SimdName() { return Kernels().name; }
 
 const char* BestSimdName() { return Best()->name; }
+
+int SupportedSimd(const char* names[kMaxKernelSets]) {
+  const Supported& s = Runnable();
+  for (int i = 0; i < s.n; ++i) names[i] = s.sets[i]->name;
+  return s.n;
+}
+
+const KernelSet* RunnableSet(const char* name) {
+  if (name == nullptr) return nullptr;
+  const Supported& s = Runnable();
+  for (int i = 0; i < s.n; ++i) {
+    if (std::strcmp(name, s.sets[i]->name) == 0) return s.sets[i];
+  }
+  return nullptr;
+}
+
+bool ConfigureSimd(const char* name) {
+  if (name == nullptr) return false;
+  const KernelSet* set = std::strcmp(name, "auto") == 0 ? Best() : RunnableSet(name);
+  if (set == nullptr) return false;
+  g_configured.store(set, std::memory_order_release);
+  return true;
+}
 
 bool SetSimd(const char* name) {
   if (name == nullptr) return false;
@@ -130,9 +147,9 @@ bool SetSimd(const char* name) {
     g_override.store(nullptr, std::memory_order_release);
     return true;
   }
-  const KernelTable* t = Runnable(name);
-  if (t == nullptr) return false;
-  g_override.store(t, std::memory_order_release);
+  const KernelSet* set = RunnableSet(name);
+  if (set == nullptr) return false;
+  g_override.store(set, std::memory_order_release);
   return true;
 }
 

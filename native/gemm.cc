@@ -29,30 +29,20 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <new>
 
 #include "dispatch.h"
 #include "kernels/gemm_kernels.h"
 #include "thread_pool.h"
+#include "util.h"
 
 namespace qkv {
 
 namespace {
 
-#ifndef QKV_GEMM_KC
-#define QKV_GEMM_KC 512
-#endif
-#ifndef QKV_GEMM_MC
-#define QKV_GEMM_MC 192
-#endif
-#ifndef QKV_GEMM_NC
-#define QKV_GEMM_NC 1024
-#endif
-
-constexpr int64_t kKC = QKV_GEMM_KC;  // depth of one packed A block / B slice
-constexpr int64_t kMC = QKV_GEMM_MC;  // rows of one packed A block (a multiple of every MR: 2, 6; 4 and 8 too)
-constexpr int64_t kNC = QKV_GEMM_NC;  // columns of one work item (a multiple of NR)
+constexpr int64_t kKC = 512;   // depth of one packed A block / B slice
+constexpr int64_t kMC = 192;   // rows of one packed A block (a multiple of every MR: 2, 6; 4 and 8 too)
+constexpr int64_t kNC = 1024;  // columns of one work item (a multiple of NR)
 static_assert(kNC % kGemmNR == 0, "NC must be a multiple of NR");
 static_assert(kMC % 24 == 0, "MC must be a multiple of every MR");
 
@@ -63,17 +53,15 @@ constexpr float kVersion = 1.0f;
 // more than it saves.
 constexpr double kMinParallelFlops = 2e6;
 
-int64_t Panels(int64_t N) { return (N + kGemmNR - 1) / kGemmNR; }
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t RoundUp(int64_t a, int64_t m) { return CeilDiv(a, m) * m; }
+int64_t Panels(int64_t N) { return CeilDiv(N, kGemmNR); }
 
 // Packs rows [i0, i0 + mc) and columns [k0, k0 + kc) of x into micro-panels of mr rows:
 // a[(ir / mr) * kc * mr + p * mr + r] = x[i0 + ir + r, k0 + p], rows past mc are zero.
-void PackA(const float* x, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float* a) {
+void PackA(const float* x, int64_t K, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float* a) {
   for (int64_t ir = 0; ir < mc; ir += mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - ir);
     for (int64_t r = 0; r < rows; ++r) {
-      const float* src = x + (i0 + ir + r) * lda + k0;
+      const float* src = x + (i0 + ir + r) * K + k0;
       float* dst = a + r;
       for (int64_t p = 0; p < kc; ++p) dst[p * mr] = src[p];
     }
@@ -84,28 +72,17 @@ void PackA(const float* x, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int6
   }
 }
 
-// The calling thread's A-block workspaces (one per slot, kMC x kKC floats each at most), grown on
-// demand and kept, 64-byte aligned. Throws std::bad_alloc before anything is written.
-float* Workspace(int64_t floats) {
-  thread_local std::unique_ptr<float[]> buf;
-  thread_local float* aligned = nullptr;
-  thread_local int64_t size = 0;
-  if (size < floats) {
-    buf.reset();
-    buf.reset(new float[static_cast<size_t>(floats + 16)]);  // throws std::bad_alloc
-    const uintptr_t p = reinterpret_cast<uintptr_t>(buf.get());
-    aligned = reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
-    size = floats;
-  }
-  return aligned;
-}
+// The calling thread's A-block workspaces (one per slot, kMC x kKC floats each at most, or one
+// shared block), grown on demand and kept, 64-byte aligned. Reserve throws std::bad_alloc before
+// anything is written.
+thread_local AlignedBuffer t_workspace;
 
 // One work item: y[i0:i0+mc, j0:j0+nc] over the whole of K. The item packs its A block into abuf
 // one KC slice at a time, unless `prepacked` holds every slice already (slice pc at
 // prepacked + pc * RoundUp(mc, mr), as PackA lays them out one after another).
-void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda, const float* panels,
-               int64_t N, const float* bias, float* y, int64_t ldc, int64_t i0, int64_t mc, int64_t j0,
-               int64_t nc, float* abuf, const float* prepacked) {
+void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, const float* panels, int64_t N,
+               const float* bias, float* y, int64_t i0, int64_t mc, int64_t j0, int64_t nc, float* abuf,
+               const float* prepacked) {
   const int mr = kt.mr;
   for (int64_t pc = 0; pc < K; pc += kKC) {
     const int64_t kc = std::min(kKC, K - pc);
@@ -114,7 +91,7 @@ void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda
     if (prepacked != nullptr) {
       a = prepacked + pc * RoundUp(mc, mr);
     } else {
-      PackA(x, lda, i0, mc, pc, kc, mr, abuf);
+      PackA(x, K, i0, mc, pc, kc, mr, abuf);
     }
     const int64_t tile_cols = kGemmNR * kt.panels;
     for (int64_t jr = j0; jr < j0 + nc; jr += tile_cols) {
@@ -123,7 +100,7 @@ void GemmBlock(const GemmKernelTable& kt, const float* x, int64_t K, int64_t lda
       const float* bias_j = bias ? bias + jr : nullptr;
       for (int64_t ir = 0; ir < mc; ir += mr) {
         const int64_t rows = std::min<int64_t>(mr, mc - ir);
-        kt.micro(kc, a + ir * kc, b, K * kGemmNR, y + (i0 + ir) * ldc + jr, ldc, rows, nr, bias_j, accumulate);
+        kt.micro(kc, a + ir * kc, b, K * kGemmNR, y + (i0 + ir) * N + jr, N, rows, nr, bias_j, accumulate);
       }
     }
   }
@@ -191,8 +168,8 @@ bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
          offset == static_cast<float>(static_cast<int64_t>(offset));
 }
 
-void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, int64_t lda,
-                    const float* packed, int64_t N, const float* bias, float* y, int64_t ldc) {
+void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* packed, int64_t N,
+                    const float* bias, float* y) {
   if (M <= 0 || N <= 0) return;
   // Clamped although the binding checked the header: another in-flight call could have written
   // into this buffer since, and an offset outside [8, 24] would move every read past the panels.
@@ -203,7 +180,7 @@ void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
   const float* panels = packed + offset;
   if (K <= 0) {  // empty sum: y = bias (or 0)
     for (int64_t i = 0; i < M; ++i) {
-      for (int64_t j = 0; j < N; ++j) y[i * ldc + j] = bias ? bias[j] : 0.0f;
+      for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias ? bias[j] : 0.0f;
     }
     return;
   }
@@ -228,35 +205,22 @@ void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
   const int64_t rows = std::min(mc, M);  // the shared block's rows, as GemmBlock gets them
   const int64_t stride = share_a ? RoundUp(RoundUp(rows, kt.mr) * K, 16)
                                  : RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
-  float* abuf = Workspace(share_a ? stride : stride * slots);
+  float* abuf = t_workspace.Reserve(static_cast<size_t>(share_a ? stride : stride * slots));
   if (share_a) {
     for (int64_t pc = 0; pc < K; pc += kKC) {
-      PackA(x, lda, 0, rows, pc, std::min(kKC, K - pc), kt.mr, abuf + pc * RoundUp(rows, kt.mr));
+      PackA(x, K, 0, rows, pc, std::min(kKC, K - pc), kt.mr, abuf + pc * RoundUp(rows, kt.mr));
     }
   }
   // M-blocks inner so that items claimed one after another share their B columns.
   ParallelFor(items, slots, [&](int64_t item, int slot) {
     const int64_t ic = (item % m_count) * mc, jc = (item / m_count) * nc;
-    GemmBlock(kt, x, K, lda, panels, N, bias, y, ldc, ic, std::min(mc, M - ic), jc, std::min(nc, N - jc),
+    GemmBlock(kt, x, K, panels, N, bias, y, ic, std::min(mc, M - ic), jc, std::min(nc, N - jc),
               share_a ? nullptr : abuf + stride * slot, share_a ? abuf : nullptr);
   });
 }
 
-void GemmPacked(const float* x, int64_t M, int64_t K, int64_t lda, const float* packed, int64_t N,
-                const float* bias, float* y, int64_t ldc) {
-  GemmPackedWith(GemmKernels(), x, M, K, lda, packed, N, bias, y, ldc);
-}
-
-const GemmKernelTable& GemmKernels() {
-  const char* name = SimdName();
-#if defined(__x86_64__) || defined(_M_X64)
-  if (std::strcmp(name, "avx2") == 0) return kGemmAvx2;
-  if (std::strcmp(name, "avx512") == 0) return kGemmAvx512;
-#endif
-#if defined(__aarch64__) || defined(_M_ARM64)
-  if (std::strcmp(name, "neon") == 0) return kGemmNeon;
-#endif
-  return kGemmScalar;
+void GemmPacked(const float* x, int64_t M, int64_t K, const float* packed, int64_t N, const float* bias, float* y) {
+  GemmPackedWith(Kernels().gemm, x, M, K, packed, N, bias, y);
 }
 
 }  // namespace qkv

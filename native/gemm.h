@@ -4,8 +4,7 @@
 // multiplied many times.
 //   y[M, N] = x[M, K] . W^T + bias    weightLayout 'out-in' (W is [N, K], PyTorch nn.Linear)
 //   y[M, N] = x[M, K] . W   + bias    weightLayout 'in-out' (W is [K, N], GPT-2 Conv1D)
-// x rows have stride lda (>= K), y rows stride ldc (>= N), so a projection can read from / write
-// into a wider buffer. bias [N] is optional and fused into the write-back. fp32 accumulation.
+// x and y are dense row-major. bias [N] is optional and fused into the write-back. fp32 accumulation.
 // Plain C++ (no Napi): native/gemm_binding.cc is the N-API side.
 //
 // Packed buffer (PackedWeightFloats(N, K) floats):
@@ -35,15 +34,15 @@ void PackWeight(const float* w, bool out_in, int64_t N, int64_t K, float* packed
 // True when `packed` (at least PackedWeightFloats(N, K) floats) carries a valid header for exactly N, K.
 bool PackedWeightMatches(const float* packed, int64_t N, int64_t K);
 
-// y[i, j] = sum_k x[i*lda + k] * B[k, j] + (bias ? bias[j] : 0), for i < M, j < N; y row stride ldc.
-// M, N, K >= 1; lda >= K; ldc >= N. `packed` must come from PackWeight(.., N, K, ..): its header (panel
+// y[i*N + j] = sum_k x[i*K + k] * B[k, j] + (bias ? bias[j] : 0), for i < M, j < N.
+// M, N, K >= 1. `packed` must come from PackWeight(.., N, K, ..): its header (panel
 // offset) is trusted here, so check an untrusted buffer with PackedWeightMatches first (the binding does).
 // y must not overlap x, packed or bias. May throw std::bad_alloc (A-block workspace).
-void GemmPacked(const float* x, int64_t M, int64_t K, int64_t lda, const float* packed, int64_t N,
-                const float* bias, float* y, int64_t ldc);
+// Runs on the GEMM table of the kernel set in use (dispatch.h).
+void GemmPacked(const float* x, int64_t M, int64_t K, const float* packed, int64_t N, const float* bias, float* y);
 
 // Same with an explicit kernel table (tests and benchmarks compare ISAs with it).
-void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, int64_t lda,
-                    const float* packed, int64_t N, const float* bias, float* y, int64_t ldc);
+void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* packed, int64_t N,
+                    const float* bias, float* y);
 
 }  // namespace qkv

@@ -16,6 +16,7 @@
 #include "bindings.h"
 #include "gemm.h"
 #include "kernels/gemm_kernels.h"
+#include "util.h"
 
 namespace qkv {
 namespace {
@@ -27,13 +28,14 @@ void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* fn) {
   }
 }
 
-// Floats in a packed [N, K] weight, with the same overflow guard as every other length.
-int64_t PackedLength(const Napi::Env& env, int64_t N, int64_t K) {
-  const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
-  const int64_t body = CheckedProduct(env, {panels, int64_t{kGemmNR}, K}, "packed");
+// Floats in a packed [N, K] weight, with the same overflow guard as every other length; its
+// formula is the binding's own function, which is how lib/ sizes the buffer.
+Extent PackedLength(const Napi::Env& env, int64_t N, int64_t K) {
+  const int64_t body = CheckedProduct(env, {CeilDiv(N, kGemmNR), int64_t{kGemmNR}, K}, "packed");
   const int64_t len = PackedWeightFloats(N, K);
   if (len != body + kGemmHeaderFloats + kGemmAlignSlack) ThrowRange(env, "packed", "a consistent length", "other");
-  return len;
+  return {len, "gemmPackedLength(N, K) = gemmPackedLength(" + std::to_string(N) + ", " + std::to_string(K) +
+                   ") = " + std::to_string(len)};
 }
 
 bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {
@@ -51,7 +53,7 @@ Napi::Value GemmPackedLength(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 2, "gemmPackedLength");
   const int64_t N = ExpectDim(info[0], "N");
   const int64_t K = ExpectDim(info[1], "K");
-  return Napi::Number::New(info.Env(), static_cast<double>(PackedLength(info.Env(), N, K)));
+  return Napi::Number::New(info.Env(), static_cast<double>(PackedLength(info.Env(), N, K).length));
 }
 
 Napi::Value GemmPack(const Napi::CallbackInfo& info) {
@@ -63,11 +65,11 @@ Napi::Value GemmPack(const Napi::CallbackInfo& info) {
   const bool out_in = info[1].As<Napi::Boolean>().Value();
   const int64_t N = ExpectDim(info[2], "N");
   const int64_t K = ExpectDim(info[3], "K");
-  const int64_t w_len = CheckedProduct(env, {N, K}, "w");
+  const Extent w_len = ExtentOf(env, "w", {{"N", N}, {"K", K}});
   const float* w = ExpectF32(info[0], "w", w_len);
-  const int64_t p_len = PackedLength(env, N, K);
+  const Extent p_len = PackedLength(env, N, K);
   float* packed = ExpectF32(info[4], "packed", p_len);
-  ExpectDisjoint(env, "packed", packed, p_len, "w", w, w_len);
+  ExpectDisjoint(env, "packed", packed, p_len.length, "w", w, w_len.length);
   PackWeight(w, out_in, N, K, packed);
   return info[4];
 }
@@ -92,9 +94,9 @@ GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args) {
   g.M = ExpectDim(args[1], "M");
   g.K = ExpectDim(args[2], "K");
   g.N = ExpectDim(args[4], "N");
-  const int64_t x_len = CheckedProduct(env, {g.M, g.K}, "x");
-  const int64_t y_len = CheckedProduct(env, {g.M, g.N}, "y");
-  const int64_t p_len = PackedLength(env, g.N, g.K);
+  const Extent x_len = ExtentOf(env, "x", {{"M", g.M}, {"K", g.K}});
+  const Extent y_len = ExtentOf(env, "y", {{"M", g.M}, {"N", g.N}});
+  const Extent p_len = PackedLength(env, g.N, g.K);
   g.x = ExpectF32(args[0], "x", x_len);
   g.packed = ExpectF32(args[3], "packed", p_len);
   if (!PackedWeightMatches(g.packed, g.N, g.K)) {
@@ -102,15 +104,15 @@ GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args) {
                "a weight packed by gemmPack for N = " + std::to_string(g.N) + ", K = " + std::to_string(g.K),
                "a buffer with another header");
   }
-  g.bias = static_cast<const float*>(OptionalTyped(args[5], "bias", napi_float32_array, g.N));
+  g.bias = static_cast<const float*>(OptionalTyped(args[5], "bias", napi_float32_array, ExtentOf(env, "bias", {{"N", g.N}})));
   g.y = ExpectF32(args[6], "y", y_len);
-  ExpectDisjoint(env, "y", g.y, y_len, "x", g.x, x_len);
-  ExpectDisjoint(env, "y", g.y, y_len, "packed", g.packed, p_len);
-  ExpectDisjoint(env, "y", g.y, y_len, "bias", g.bias, g.N);
+  ExpectDisjoint(env, "y", g.y, y_len.length, "x", g.x, x_len.length);
+  ExpectDisjoint(env, "y", g.y, y_len.length, "packed", g.packed, p_len.length);
+  ExpectDisjoint(env, "y", g.y, y_len.length, "bias", g.bias, g.N);
   return g;
 }
 
-void RunGemm(const GemmArgs& g) { GemmPacked(g.x, g.M, g.K, g.K, g.packed, g.N, g.bias, g.y, g.N); }
+void RunGemm(const GemmArgs& g) { GemmPacked(g.x, g.M, g.K, g.packed, g.N, g.bias, g.y); }
 
 void InitGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmPackedLength", Napi::Function::New(env, GemmPackedLength, "gemmPackedLength"));

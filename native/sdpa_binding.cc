@@ -1,8 +1,10 @@
+// SPDX-License-Identifier: MIT
+//
 // sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores) -> out
-// The same 12 values form an 'sdpa' op of runAsync (native/async_binding.cc).
+// The same 12 values form an 'sdpa' op of runAsync (native/async_binding.cc). The argument ABI
+// (dims slots, layout and kv dtype codes, mask kinds) is native/abi.h:
 //   dims: Int32Array [B, H, Hkv, Sq, Sk, D, Dv, layout, causal, maskB, maskH, maskQ, maskK, kvDtype]
-//   (layout 0 = bhsd, 1 = bshd; mask dims right-aligned to rank 4, each 1 or the full size;
-//   kvDtype 0: k and v are Float32Arrays, 1: Uint16Arrays of IEEE binary16 bits)
+//   k, v: Float32Arrays (kvDtype float32) or Uint16Arrays of IEEE binary16 bits (float16)
 //   mask: Float32Array (added) | Uint8Array (0 blocks) | null; its kind follows its type.
 // Positional arguments keep the per-call cost low (no property lookups). Every length is checked
 // here before the kernel runs; dims and values that could move a pointer are range-checked.
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "abi.h"
 #include "args.h"
 #include "attention.h"
 #include "bindings.h"
@@ -21,64 +24,83 @@
 namespace qkv {
 namespace {
 
-enum Dim { kB, kH, kHkv, kSq, kSk, kD, kDv, kLayout, kCausal, kMaskB, kMaskH, kMaskQ, kMaskK, kKvDtype, kDimCount };
+std::string DimName(int slot) { return std::string("dims.") + kSdpaDimNames[slot]; }
+
+// A dims slot holding a code in [0, count): its name in messages, and the choices.
+int32_t ExpectCode(const Napi::Env& env, const int32_t* dims, int slot, int count, const char* const* names) {
+  const int32_t code = dims[slot];
+  if (code < 0 || code >= count) {
+    std::string choices;
+    for (int i = 0; i < count; ++i) {
+      choices += (i == 0 ? "" : i == count - 1 ? " or " : ", ") + std::to_string(i) + " (" + names[i] + ")";
+    }
+    ThrowRange(env, DimName(slot), choices, std::to_string(code));
+  }
+  return code;
+}
+
+// The mask, in the one place that derives it: its kind from its type, and its strides over
+// (b, h, i, j) from the mask dims, each 1 (broadcast: stride 0) or the full size (row-major).
+void ReadMask(const Napi::Env& env, const Napi::Value& mask, const int32_t* dims, const AttnShape& s, AttnArgs& a) {
+  const int64_t full[4] = {s.B, s.H, s.Sq, s.Sk};
+  const char* const full_names[4] = {"B", "H", "Sq", "Sk"};
+  int64_t mask_dims[4];
+  for (int i = 0; i < 4; ++i) {
+    mask_dims[i] = dims[kDimMaskB + i];
+    if (mask_dims[i] != 1 && mask_dims[i] != full[i]) {
+      ThrowRange(env, DimName(kDimMaskB + i), "1 or " + std::string(full_names[i]) + " = " + std::to_string(full[i]),
+                 std::to_string(mask_dims[i]));
+    }
+  }
+  a.mask_kind = MaskKind::kNone;
+  if (mask.IsUndefined() || mask.IsNull()) return;
+  const Extent len = ExtentOf(env, "mask", {{kSdpaDimNames[kDimMaskB], mask_dims[0]}, {kSdpaDimNames[kDimMaskH], mask_dims[1]},
+                                            {kSdpaDimNames[kDimMaskQ], mask_dims[2]}, {kSdpaDimNames[kDimMaskK], mask_dims[3]}});
+  const bool is_bool = mask.IsTypedArray() && mask.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  a.mask_kind = is_bool ? MaskKind::kBool : MaskKind::kFloat;
+  a.mask = ExpectTyped(mask, "mask", is_bool ? napi_uint8_array : napi_float32_array, len);
+  int64_t stride = 1;
+  for (int i = 3; i >= 0; --i) {
+    a.mask_strides[i] = mask_dims[i] == 1 ? 0 : stride;
+    stride *= mask_dims[i];
+  }
+}
 
 }  // namespace
 
 SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
-  const int32_t* dims = static_cast<const int32_t*>(ExpectTyped(args[4], "dims", napi_int32_array, kDimCount));
-  const char* kDimNames[kDimCount] = {"B", "H", "Hkv", "Sq", "Sk", "D", "Dv"};
-  for (int i = kB; i <= kDv; ++i) {
-    if (dims[i] < 1) ThrowRange(env, std::string("dims.") + kDimNames[i], "a positive integer", std::to_string(dims[i]));
+  const int32_t* dims = static_cast<const int32_t*>(
+      ExpectTyped(args[4], "dims", napi_int32_array, ExtentOf(env, "dims", {{"SDPA_DIM_SLOTS.length", kSdpaDimCount}})));
+  for (int i = kDimB; i <= kDimDv; ++i) {
+    if (dims[i] < 1) ThrowRange(env, DimName(i), "a positive integer", std::to_string(dims[i]));
   }
-  AttnShape s{dims[kB], dims[kH], dims[kHkv], dims[kSq], dims[kSk], dims[kD], dims[kDv]};
-  if (s.H % s.Hkv != 0) ThrowRange(env, "dims.Hkv", "a divisor of H = " + std::to_string(s.H), std::to_string(s.Hkv));
-  if (dims[kLayout] != 0 && dims[kLayout] != 1) ThrowRange(env, "dims.layout", "0 or 1", std::to_string(dims[kLayout]));
-  if (dims[kCausal] != 0 && dims[kCausal] != 1) ThrowRange(env, "dims.causal", "0 or 1", std::to_string(dims[kCausal]));
-  if (dims[kKvDtype] != 0 && dims[kKvDtype] != 1) {
-    ThrowRange(env, "dims.kvDtype", "0 (float32) or 1 (float16)", std::to_string(dims[kKvDtype]));
-  }
+  const AttnShape s{dims[kDimB], dims[kDimH], dims[kDimHkv], dims[kDimSq], dims[kDimSk], dims[kDimD], dims[kDimDv]};
+  if (s.H % s.Hkv != 0) ThrowRange(env, DimName(kDimHkv), "a divisor of H = " + std::to_string(s.H), std::to_string(s.Hkv));
+  if (dims[kDimCausal] != 0 && dims[kDimCausal] != 1) ThrowRange(env, DimName(kDimCausal), "0 or 1", std::to_string(dims[kDimCausal]));
 
   AttnArgs a{};
   a.shape = s;
-  a.layout = static_cast<Layout>(dims[kLayout]);
-  a.q = ExpectF32(args[0], "q", CheckedProduct(env, {s.B, s.H, s.Sq, s.D}, "q"));
-  a.kv_dtype = static_cast<KvDtype>(dims[kKvDtype]);
+  a.layout = static_cast<Layout>(ExpectCode(env, dims, kDimLayout, kLayoutCount, kLayoutNames));
+  a.kv_dtype = static_cast<KvDtype>(ExpectCode(env, dims, kDimKvDtype, kKvDtypeCount, kKvDtypeNames));
+  // Lengths are named as lib/sdpa.ts names them: the dims in the layout's order.
+  const bool bhsd = a.layout == Layout::kBHSD;
+  const NamedDim B{"B", s.B}, H{"H", s.H}, Hkv{"Hkv", s.Hkv}, Sq{"Sq", s.Sq}, Sk{"Sk", s.Sk}, D{"D", s.D}, Dv{"Dv", s.Dv};
+  a.q = ExpectF32(args[0], "q", bhsd ? ExtentOf(env, "q", {B, H, Sq, D}) : ExtentOf(env, "q", {B, Sq, H, D}));
   const napi_typedarray_type kv_type = a.kv_dtype == KvDtype::kF16 ? napi_uint16_array : napi_float32_array;
-  a.k = ExpectTyped(args[1], "k", kv_type, CheckedProduct(env, {s.B, s.Hkv, s.Sk, s.D}, "k"));
-  a.v = ExpectTyped(args[2], "v", kv_type, CheckedProduct(env, {s.B, s.Hkv, s.Sk, s.Dv}, "v"));
-  a.out = ExpectF32(args[3], "out", CheckedProduct(env, {s.B, s.H, s.Sq, s.Dv}, "out"));
+  a.k = ExpectTyped(args[1], "k", kv_type, bhsd ? ExtentOf(env, "k", {B, Hkv, Sk, D}) : ExtentOf(env, "k", {B, Sk, Hkv, D}));
+  a.v = ExpectTyped(args[2], "v", kv_type, bhsd ? ExtentOf(env, "v", {B, Hkv, Sk, Dv}) : ExtentOf(env, "v", {B, Sk, Hkv, Dv}));
+  a.out = ExpectF32(args[3], "out", bhsd ? ExtentOf(env, "out", {B, H, Sq, Dv}) : ExtentOf(env, "out", {B, Sq, H, Dv}));
   a.scale = static_cast<float>(ExpectFinite(args[5], "scale"));
   a.softcap = static_cast<float>(ExpectFinite(args[6], "softcap"));
   if (a.softcap < 0) ThrowRange(env, "softcap", "a number >= 0", Describe(args[6]));
 
-  // Mask: each dim 1 (broadcast, stride 0) or the full size.
-  const int64_t full[4] = {s.B, s.H, s.Sq, s.Sk};
-  int64_t mask_dims[4];
-  for (int i = 0; i < 4; ++i) {
-    mask_dims[i] = dims[kMaskB + i];
-    if (mask_dims[i] != 1 && mask_dims[i] != full[i]) {
-      ThrowRange(env, "dims.mask[" + std::to_string(i) + "]", "1 or " + std::to_string(full[i]),
-                 std::to_string(mask_dims[i]));
-    }
-  }
-  const Napi::Value& mask = args[7];
-  if (!mask.IsUndefined() && !mask.IsNull()) {
-    int64_t mask_len = CheckedProduct(env, {mask_dims[0], mask_dims[1], mask_dims[2], mask_dims[3]}, "mask");
-    bool is_bool = mask.IsTypedArray() && mask.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
-    a.mask_kind = is_bool ? MaskKind::kBool : MaskKind::kFloat;
-    a.mask = ExpectTyped(mask, "mask", is_bool ? napi_uint8_array : napi_float32_array, mask_len);
-    int64_t stride = 1;
-    for (int i = 3; i >= 0; --i) {
-      a.mask_strides[i] = mask_dims[i] == 1 ? 0 : stride;
-      stride *= mask_dims[i];
-    }
-  }
+  ReadMask(env, args[7], dims, s, a);
 
-  a.causal = dims[kCausal] == 1;
-  const auto* offsets = static_cast<const int32_t*>(OptionalTyped(args[8], "offsets", napi_int32_array, s.B));
+  a.causal = dims[kDimCausal] == 1;
+  const Extent per_batch = ExtentOf(env, "offsets", {B});
+  const auto* offsets = static_cast<const int32_t*>(OptionalTyped(args[8], "offsets", napi_int32_array, per_batch));
   if (a.causal && offsets == nullptr) ThrowRange(env, "offsets", "Int32Array(" + std::to_string(s.B) + ") when causal", Describe(args[8]));
-  const auto* kv_lengths = static_cast<const int32_t*>(OptionalTyped(args[9], "kvLengths", napi_int32_array, s.B));
+  const auto* kv_lengths = static_cast<const int32_t*>(OptionalTyped(args[9], "kvLengths", napi_int32_array, per_batch));
   // Copied before the check, so that what was checked is what the kernels read (out, weights or
   // scores may overlap these arrays, and an async call's buffers stay reachable from JS).
   SdpaCall call;
@@ -102,9 +124,9 @@ SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
       }
     }
   }
-  const int64_t probs_len = CheckedProduct(env, {s.B, s.H, s.Sq, s.Sk}, "weights");
-  a.weights = static_cast<float*>(OptionalTyped(args[10], "weights", napi_float32_array, probs_len));
-  a.scores = static_cast<float*>(OptionalTyped(args[11], "scores", napi_float32_array, probs_len));
+  const Extent probs = ExtentOf(env, "weights", {B, H, Sq, Sk});
+  a.weights = static_cast<float*>(OptionalTyped(args[10], "weights", napi_float32_array, probs));
+  a.scores = static_cast<float*>(OptionalTyped(args[11], "scores", napi_float32_array, probs));
 
   call.args = a;
   return call;
@@ -114,7 +136,8 @@ namespace {
 
 Napi::Value Sdpa(const Napi::CallbackInfo& info) {
   if (info.Length() != kSdpaArgCount) {
-    throw Napi::TypeError::New(info.Env(), "Expected 12 arguments for sdpa but received " + std::to_string(info.Length()));
+    throw Napi::TypeError::New(info.Env(), "Expected " + std::to_string(kSdpaArgCount) + " arguments for sdpa but received " +
+                                               std::to_string(info.Length()));
   }
   Napi::Value args[kSdpaArgCount];
   for (size_t i = 0; i < kSdpaArgCount; ++i) args[i] = info[i];

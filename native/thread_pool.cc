@@ -1,10 +1,11 @@
+// The process-wide compute pool of thread_pool.h: helpers for sync calls' ParallelFor, background
+// workers for async jobs (SCHED_IDLE on Linux unless configured otherwise), both created on demand
+// and kept for the life of the process.
 #include "thread_pool.h"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <mutex>
 #include <system_error>
@@ -27,10 +28,10 @@ thread_local bool t_background = false;
 
 // Background workers drop to SCHED_IDLE: with every core busy computing async calls, a woken
 // event-loop thread then takes a core at once, where under the normal policy it waits for the
-// running thread's time slice (measured: p90 of a 1 ms timer's period 1.65 ms -> 1.13 ms with
-// both cores saturated by async layer calls). Unprivileged threads cannot leave SCHED_IDLE, which
-// is why sync calls get their own helpers. QKV_ASYNC_PRIORITY=normal keeps the normal policy
-// (lib/threads.ts validates the value). Best effort: a refusal leaves the thread as it was.
+// running thread's time slice (bench/RESULTS.md, "Measurements formerly in code comments").
+// Unprivileged threads cannot leave SCHED_IDLE, which is why sync calls get their own helpers.
+// ConfigureAsyncPriority(false) (QKV_ASYNC_PRIORITY=normal, validated and passed on by lib/) keeps
+// the normal policy. Best effort: a refusal leaves the thread as it was.
 
 // Called by the thread that creates the worker, before it is detached: when Submit returns, every
 // background worker already runs at idle priority, whether or not it has been scheduled yet.
@@ -42,6 +43,16 @@ void LowerPriority(std::thread& t) {
 #else
   (void)t;
 #endif
+}
+
+// -1: not fixed yet (reads as idle); 0 normal, 1 idle once fixed.
+std::atomic<int> g_priority{-1};
+
+// Fixes the priority at `idle` unless it is fixed already; returns the value in effect.
+bool FixPriority(bool idle) {
+  int expected = -1;
+  g_priority.compare_exchange_strong(expected, idle ? 1 : 0, std::memory_order_acq_rel);
+  return g_priority.load(std::memory_order_acquire) == 1;
 }
 
 // One ParallelFor in progress. Lives on its caller's stack; the caller leaves only when every
@@ -141,7 +152,7 @@ class Pool {
     for (; have < n; ++have) {
       try {
         std::thread t([this, kind, index = have] { WorkerLoop(kind, index); });
-        if (kind == kBackground && AsyncPriorityIdle()) LowerPriority(t);
+        if (kind == kBackground && FixPriority(true)) LowerPriority(t);
         t.detach();
       } catch (const std::system_error&) {
         break;
@@ -202,15 +213,9 @@ class Pool {
 
 }  // namespace
 
-bool AsyncPriorityIdle() {
-  // Read once (a thread-safe static): workers started later never disagree with the first answer,
-  // whatever the environment says by then.
-  static const bool idle = [] {
-    const char* env = std::getenv("QKV_ASYNC_PRIORITY");
-    return env == nullptr || std::strcmp(env, "normal") != 0;
-  }();
-  return idle;
-}
+bool AsyncPriorityIdle() { return g_priority.load(std::memory_order_acquire) != 0; }
+
+bool ConfigureAsyncPriority(bool idle) { return FixPriority(idle); }
 
 int Threads() { return Pool::Get().threads(); }
 int ParallelSlots(int64_t n) { return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(Threads(), n))); }

@@ -9,7 +9,8 @@
 // And two kinds of pool threads: helpers, which help the ParallelFor calls of threads outside the
 // pool (a sync call on the event loop or a worker_thread), and background workers, which run the
 // async jobs and help the ParallelFor calls those make. On Linux background workers run under
-// SCHED_IDLE (QKV_ASYNC_PRIORITY=normal: not), so the event loop never waits for a core they hold.
+// SCHED_IDLE (unless ConfigureAsyncPriority(false)), so the event loop never waits for a core they
+// hold.
 #pragma once
 
 #include <cstdint>
@@ -27,9 +28,14 @@ class PoolJob {
 // Threads that compute one call, including the caller. Set by SetThreads; at least 1.
 int Threads();
 
-// Whether background workers run under SCHED_IDLE (Linux): QKV_ASYNC_PRIORITY as it was when
-// first asked, which the addon does as it loads, so info() and every worker agree.
+// Whether background workers run under SCHED_IDLE (Linux). Process-wide and fixed once: by the
+// first ConfigureAsyncPriority call, or (idle) when the first background worker starts before
+// any; later calls change nothing, so info() and every worker agree.
 bool AsyncPriorityIdle();
+
+// Sets AsyncPriorityIdle() if it is not fixed yet (lib/ calls it once at load, from
+// QKV_ASYNC_PRIORITY). Returns the value in effect.
+bool ConfigureAsyncPriority(bool idle);
 
 // n >= 1. Extra threads are created on demand; surplus ones sleep and take no work.
 void SetThreads(int n);

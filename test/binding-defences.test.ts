@@ -74,7 +74,7 @@ describe.skipIf(!nativeBinding)('native: the binding defends itself', () => {
     });
     let called = false;
     expect(() => b.runAsync(ops as never, () => (called = true))).toThrow(
-      new RangeError('Expected 32 for x.length but received 0'),
+      new RangeError('Expected x.length to be M*K = 4*8 = 32 but received 0'),
     );
     await new Promise((r) => setTimeout(r, 10));
     expect(called).toBe(false);
@@ -118,7 +118,7 @@ describe.skipIf(!nativeBinding)('native: the binding defends itself', () => {
     const dims = dimsOf(1, 1, 1, 1, 1, 4, 4);
     const ok = () => fill(4);
     expect(() => b.sdpa(detached(4), ok(), ok(), new Float32Array(4), dims, 1, 0, null, null, null, null, null)).toThrow(
-      new RangeError('Expected 4 for q.length but received 0'),
+      new RangeError('Expected q.length to be B*H*Sq*D = 1*1*1*4 = 4 but received 0'),
     );
     const offset = makeF32(4, 'offset12');
     offset.set(ok());

@@ -2,7 +2,7 @@
 // loads: a bad value is a RangeError naming the variable, before any native code runs. The addon
 // reads none of them itself; it receives the values from lib/backend/select.ts.
 import path from 'node:path';
-import { MAX_THREADS } from './threads.js';
+import { MAX_THREADS } from './abi.js';
 import { expectEnvChoice, expectEnvInt } from '../validate.js';
 
 export type BackendChoice = 'auto' | 'native' | 'js';

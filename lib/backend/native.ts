@@ -3,9 +3,10 @@
 // lib/backend/select.ts decides whether that is fatal (QKV_BACKEND=native) or a reason to use the
 // TypeScript backend (auto).
 import path from 'node:path';
+import { abortError, isAborted, watchAbort } from '../abort.js';
 import { packageRequire, packageRoot } from '../package-root.js';
 import type { SdpaPlan } from '../plan.js';
-import { abortError, isAborted, watchAbort } from '../abort.js';
+import { sdpaDims } from './abi.js';
 import type { AsyncPriority } from './env.js';
 import type { Backend, Op } from './types.js';
 import { version } from './version.js';
@@ -26,6 +27,16 @@ export interface NativeBinding {
   bestSimd(): 'avx512' | 'avx2' | 'neon' | 'scalar';
   /** Test hook: forces a kernel set ('scalar', the best one's name, or 'auto'); false if unsupported. */
   _setSimd(name: string): boolean;
+  /** The kernel sets this CPU and OS can run, 'scalar' first and the best last. */
+  supportedSimd(): string[];
+  /**
+   * Called at load with validated values: the kernel set ('auto' = the best, else one of
+   * supportedSimd()), the async priority and the default thread count. Only the first configure in
+   * the process applies them (the pool is process-wide); returns whether this one did.
+   */
+  configure(simd: string, asyncPriority: AsyncPriority, threads: number): boolean;
+  /** Test hook: native/abi.h's tables (test/native-abi.test.ts compares them with lib/backend/abi.ts). */
+  _abi(): { sdpaDimSlots: string[]; maxThreads: number; layouts: string[]; kvDtypes: string[]; maskKinds: string[] };
   sdpa(...args: SdpaArgs): Float32Array;
   /** Floats a packed [N, K] weight needs (native/gemm_binding.cc). */
   gemmPackedLength(N: number, K: number): number;
@@ -42,7 +53,7 @@ export interface NativeBinding {
   cancelAsync(id: number): boolean;
   /** Threads one call may use (the pool is process-wide). */
   threads(): number;
-  /** QKV_ASYNC_PRIORITY as the addon read it, once, when it first loaded in this process. */
+  /** The async priority in effect: fixed by the first configure() in this process. */
   asyncPriority(): AsyncPriority;
   setThreads(n: number): void;
 }
@@ -93,16 +104,9 @@ export function loadHelp(errors: string[]): string {
   ].join('\n');
 }
 
-const LAYOUT_CODE = { bhsd: 0, bshd: 1 } as const;
-
 /** The binding's positional form of a plan. The dims array is per call: async calls hold theirs. */
 function sdpaArgs(p: SdpaPlan): SdpaArgs {
-  const [mB, mH, mQ, mK] = p.maskDims;
-  const dims = new Int32Array([
-    p.B, p.H, p.Hkv, p.Sq, p.Sk, p.D, p.Dv, LAYOUT_CODE[p.layout], p.causal ? 1 : 0, mB, mH, mQ, mK,
-    p.kvDtype === 'float16' ? 1 : 0,
-  ]);
-  return [p.q, p.k, p.v, p.out, dims, p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
+  return [p.q, p.k, p.v, p.out, sdpaDims(p), p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
 }
 
 /**

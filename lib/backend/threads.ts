@@ -3,8 +3,7 @@
 // cgroup v2 CPU quota, as containers set, lowers it further).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-
-export const MAX_THREADS = 1024;
+import { MAX_THREADS } from './abi.js';
 
 /** ceil(quota / period) from /sys/fs/cgroup/cpu.max, or Infinity when there is no quota. */
 function cgroupCpuLimit(): number {

@@ -4,7 +4,7 @@
 // TypeScript kernel that reads it. Halves travel as their 16 bits in a Uint16Array.
 //   half -> float: exact for every half (each is a float); a 65536-entry Float32Array table built
 //     once, on first use, from the bits (subnormals, +-0, +-inf and NaN included). The native
-//     kernels decode the same way (native/kernels/vec.h HalfToFloat, F16C, NEON fcvtl).
+//     kernels decode the same way (native/kernels/vec_math.h HalfToFloat, F16C, NEON fcvtl).
 //   float -> half: round to nearest, ties to even, in one step from the float's bits (no double
 //     rounding); magnitudes from 65520 up (the midpoint past the largest half, 65504) become +-inf;
 //     below 2^-14 the result is a subnormal half or +-0; NaN stays a (quiet) NaN.

@@ -1,10 +1,11 @@
-// AVX2 + FMA kernels (F16C for float16 K/V): kernels/vec.h instantiated on 8-float vectors. This
-// file alone is compiled with -mavx2 -mfma -mf16c (binding.gyp target qkv_kernels_avx2) and exports
-// nothing but the table; native/dispatch.cc hands it out only after cpuid + xgetbv say the CPU and
-// OS support all three.
+// AVX2 + FMA kernels (F16C for float16 K/V): the attention kernels (kernels/attend_tile.h)
+// instantiated on 8-float vectors. This file alone (with gemm_avx2.cc) is compiled with -mavx2
+// -mfma -mf16c (binding.gyp target qkv_kernels_avx2) and exports nothing but the table;
+// native/dispatch.cc hands it out, in the avx2 kernel set, only after cpuid + xgetbv say the CPU
+// and OS support all three.
 #include <immintrin.h>
 
-#include "kernels/vec.h"
+#include "kernels/attend_tile.h"
 
 namespace qkv {
 namespace {
@@ -15,10 +16,8 @@ struct V {
   static constexpr int W = 8;
   // 6 x 2 = 12 accumulators + 2 loads + 1 broadcast fit the 16 ymm registers.
   static constexpr int kR = 6, kC = 2;
-  // Measured on a Sapphire Rapids core (B=1 H=8 Sq=Sk=4096 D=Dv=64): Br in 48..96 and Bc in
-  // 48..96 all land at 76-81 GFLOP/s (run-to-run noise is about 4%); Br or Bc of 32, or of 128
-  // and more, lose 5-10% (more per-block overhead, or the working set Qt + St + O + V_blk
-  // leaves L1/L2). 64 x 64 keeps whole GQA groups of up to 64 heads in one tile.
+  // Br and Bc from 48 to 96 ran alike, 32 or 128 and more slower (bench/RESULTS.md, "Measurements
+  // formerly in code comments"); 64 x 64 keeps whole GQA groups of up to 64 heads in one tile.
   static constexpr int kBr = 64, kBc = 64;
   // Decode tiles (<= 4 rows: G <= 4 with Sq = 1) take the dot-product path; its single-row P.V
   // keeps 8 vectors (64 floats of Dv) in flight per pass.

@@ -1,10 +1,11 @@
-// AVX-512F kernels: kernels/vec.h instantiated on 16-float vectors. This file alone (with
-// gemm_avx512.cc) is compiled with -mavx512f -mavx2 -mfma -mf16c (binding.gyp target
-// qkv_kernels_avx512) and exports nothing but the table; native/dispatch.cc hands it out only
-// after cpuid + xgetbv say the CPU and OS support AVX-512F (with the ZMM state) and AVX2 + FMA + F16C.
+// AVX-512F kernels: the attention kernels (kernels/attend_tile.h) instantiated on 16-float
+// vectors. This file alone (with gemm_avx512.cc) is compiled with -mavx512f -mavx2 -mfma -mf16c
+// (binding.gyp target qkv_kernels_avx512) and exports nothing but the table; native/dispatch.cc
+// hands it out, in the avx512 kernel set, only after cpuid + xgetbv say the CPU and OS support
+// AVX-512F (with the ZMM state) and AVX2 + FMA + F16C.
 #include "kernels/avx512_intrin.h"
 
-#include "kernels/vec.h"
+#include "kernels/attend_tile.h"
 
 namespace qkv {
 namespace {
@@ -13,9 +14,8 @@ struct V {
   using T = __m512;
   using M = __mmask16;
   static constexpr int W = 16;
-  // 6 x 4 = 24 accumulators of the 32 zmm: 64 query rows (one whole tile) per key. Against 6 x 2,
-  // 8 x 2 and 4 x 4, single-thread B=1 H=8 S=4096 D=64: 250-262 ms vs 264-281 ms (6 x 2), 266
-  // (8 x 2), 264 (4 x 4); D=128 causal S=512 within noise of the others.
+  // 6 x 4 = 24 accumulators of the 32 zmm: 64 query rows (one whole tile) per key; faster than
+  // 6 x 2, 8 x 2 and 4 x 4 (bench/RESULTS.md, "Measurements formerly in code comments").
   static constexpr int kR = 6, kC = 4;
   static constexpr int kBr = 64, kBc = 64;  // whole 2 x 16-float vectors; same tiles as AVX2
   // Decode's single-row P.V: 4 vectors = 64 floats of Dv per pass, the AVX2 width, so Dv = 64

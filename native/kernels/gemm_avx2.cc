@@ -6,11 +6,12 @@
 #include <immintrin.h>
 
 #include "kernels/gemm_kernels.h"
+#include "kernels/gemm_rows.h"
 
 namespace qkv {
 namespace {
 
-constexpr int MR = 6;
+constexpr int MR = kGemmTileRows;
 constexpr int NR = kGemmNR;  // 16 = two ymm
 
 // R x 16 register tile (R <= 6 rows; R = 6 uses 12 ymm accumulators + 2 for B + 1 broadcast).
@@ -85,16 +86,18 @@ void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int
   }
 }
 
+// Tile<R> by row count, for ForTileRows (kernels/gemm_rows.h).
+struct Tiles {
+  template <int R>
+  static void Run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr, const float* bias,
+                  int accumulate) {
+    Tile<R>(kc, a, b, c, ldc, nr, bias, accumulate);
+  }
+};
+
 void MicroAvx2(int64_t kc, const float* a, const float* b, int64_t /*b_stride: one panel*/, float* c,
                int64_t ldc, int64_t mr, int64_t nr, const float* bias, int accumulate) {
-  switch (mr) {
-    case 6: Tile<6>(kc, a, b, c, ldc, nr, bias, accumulate); break;
-    case 5: Tile<5>(kc, a, b, c, ldc, nr, bias, accumulate); break;
-    case 4: Tile<4>(kc, a, b, c, ldc, nr, bias, accumulate); break;
-    case 3: Tile<3>(kc, a, b, c, ldc, nr, bias, accumulate); break;
-    case 2: Tile<2>(kc, a, b, c, ldc, nr, bias, accumulate); break;
-    default: Tile<1>(kc, a, b, c, ldc, nr, bias, accumulate); break;
-  }
+  ForTileRows<Tiles>(mr, kc, a, b, c, ldc, nr, bias, accumulate);
 }
 
 }  // namespace

@@ -10,11 +10,12 @@
 #include "kernels/avx512_intrin.h"
 
 #include "kernels/gemm_kernels.h"
+#include "kernels/gemm_rows.h"
 
 namespace qkv {
 namespace {
 
-constexpr int MR = 6;
+constexpr int MR = kGemmTileRows;
 constexpr int NR = kGemmNR;  // 16 = one zmm
 constexpr int kPanels = 2;   // a tile spans two B micro-panels: 6 x 32
 static_assert(MR <= kGemmMaxMR, "kGemmMaxMR bounds every table's MR");
@@ -28,8 +29,8 @@ static_assert(MR <= kGemmMaxMR, "kGemmMaxMR bounds every table's MR");
 //     accumulate != 0:  c = c + acc
 // Columns j >= nr are neither read nor written (masked loads/stores), nor are bias[j >= nr].
 // Per step: P loads of B, R broadcasts of A folded into the FMAs, R P FMAs. At P = 2 that is 8
-// loads per 12 FMAs: measured alone (operands in L1) 203 GFLOP/s, against 184 for a 12 x 16 tile
-// (13 loads per 12 FMAs) and a 233 GFLOP/s AVX-512 FMA peak.
+// loads per 12 FMAs, against 13 for a 12 x 16 tile (bench/RESULTS.md, "Measurements formerly in
+// code comments").
 template <int R, int P>
 void Tile(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc, int64_t nr,
           const float* bias, int accumulate) {
@@ -69,26 +70,23 @@ void Tile(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c
   }
 }
 
+// Tile<R, P> by row count, for ForTileRows (kernels/gemm_rows.h).
 template <int P>
-void TileRows(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc, int64_t mr,
-              int64_t nr, const float* bias, int accumulate) {
-  switch (mr) {
-    case 6: Tile<6, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate); break;
-    case 5: Tile<5, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate); break;
-    case 4: Tile<4, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate); break;
-    case 3: Tile<3, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate); break;
-    case 2: Tile<2, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate); break;
-    default: Tile<1, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate); break;
+struct Tiles {
+  template <int R>
+  static void Run(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc, int64_t nr,
+                  const float* bias, int accumulate) {
+    Tile<R, P>(kc, a, b, b_stride, c, ldc, nr, bias, accumulate);
   }
-}
+};
 
 // nr <= 16: the tile's second panel may not exist, so only the first is read.
 void MicroAvx512(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc, int64_t mr,
                  int64_t nr, const float* bias, int accumulate) {
   if (nr > NR) {
-    TileRows<2>(kc, a, b, b_stride, c, ldc, mr, nr, bias, accumulate);
+    ForTileRows<Tiles<2>>(mr, kc, a, b, b_stride, c, ldc, nr, bias, accumulate);
   } else {
-    TileRows<1>(kc, a, b, b_stride, c, ldc, mr, nr, bias, accumulate);
+    ForTileRows<Tiles<1>>(mr, kc, a, b, b_stride, c, ldc, nr, bias, accumulate);
   }
 }
 

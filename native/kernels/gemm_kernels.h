@@ -30,7 +30,7 @@ using GemmMicroFn = void (*)(int64_t kc, const float* a, const float* b, int64_t
                              int64_t mr, int64_t nr, const float* bias, int accumulate);
 
 struct GemmKernelTable {
-  const char* name;  // "scalar" | "avx2" | "avx512" | "neon", as qkv::SimdName()
+  const char* name;  // "scalar" | "avx2" | "avx512" | "neon": its kernel set's name (dispatch.h)
   int mr;            // rows of the register tile
   int nr;            // columns of one B micro-panel (== kGemmNR)
   int panels;        // B micro-panels one tile spans: the tile is mr x (panels * nr)
@@ -45,8 +45,5 @@ extern const GemmKernelTable kGemmAvx512;
 #if defined(__aarch64__) || defined(_M_ARM64)
 extern const GemmKernelTable kGemmNeon;
 #endif
-
-// The table matching qkv::SimdName() (so SetSimd("scalar") switches GEMM too).
-const GemmKernelTable& GemmKernels();
 
 }  // namespace qkv

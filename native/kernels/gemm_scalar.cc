@@ -2,7 +2,7 @@
 //
 // Scalar SGEMM micro-kernel: the reference (clean, no intrinsics; baseline x86-64 / any CPU).
 // MR = 2: 2 x 16 accumulators fit the 16 SSE registers once the compiler vectorizes the column loops
-// (4 rows would spill: ~8x slower). Results do not depend on the vectorization
+// (4 rows would spill, and run several times slower). Results do not depend on the vectorization
 // (each y element is one sequential sum over k, in float).
 #include "kernels/gemm_kernels.h"
 

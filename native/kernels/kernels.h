@@ -1,13 +1,18 @@
-// The ISA kernels behind one table: native/attention.cc cuts a call into tiles, native/dispatch.cc
-// picks the table, and each kernels/*.cc fills one table from the bodies in kernels/vec.h.
+// The attention kernels of one ISA behind one table: native/attention.cc cuts a call into tiles,
+// native/dispatch.cc hands the table out (in a KernelSet, with the GEMM table of the same ISA), and
+// each of kernels/scalar.cc, avx2.cc, avx512.cc, neon.cc fills one table from the bodies in
+// kernels/attend_tile.h.
 //
-// This header is included by baseline and by -mavx2 translation units alike, so it must stay free
-// of inline functions with external linkage (see kernels/vec.h on weak symbols): plain structs and
-// extern tables only. It deliberately does not include attention.h for the same reason.
+// This header is included by baseline, -mavx2 and -mavx512f translation units alike, so it must
+// stay free of inline functions with external linkage (see native/util.h on weak symbols): plain
+// structs and extern tables only (abi.h is enums and constants). It deliberately does not include
+// attention.h for the same reason.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "abi.h"
 
 namespace qkv {
 
@@ -35,9 +40,9 @@ struct TileRow {
 constexpr int64_t kMaxDecodeGroup = 4;
 
 struct AttnTile {
-  // K and V elements: kv_dtype 0 = float, 1 = IEEE binary16 (uint16_t bits; a qkv::KvDtype value).
-  // Strides count elements of that type. Either way the kernels compute in fp32.
-  int32_t kv_dtype;
+  // K and V elements: float, or IEEE binary16 (uint16_t bits). Strides count elements of that
+  // type. Either way the kernels compute in fp32.
+  KvDtype kv_dtype;
   const void* k;         // key j at k + j * k_stride, (D) contiguous
   int64_t k_stride;
   const void* v;         // value j at v + j * v_stride, (Dv) contiguous
@@ -45,7 +50,7 @@ struct AttnTile {
   int64_t D, Dv, Sk;
   float scale;
   float softcap;         // 0 = off
-  int32_t mask_kind;     // a qkv::MaskKind value: 0 none, 1 float (added, -inf blocks), 2 uint8 (0 blocks)
+  MaskKind mask_kind;    // none, float (added, -inf blocks), bool (uint8, 0 blocks)
   int64_t mask_stride;   // element stride of the mask over keys (0 = broadcast)
   int64_t n_rows;        // 1 <= n_rows <= KernelTable::tile_rows
   const TileRow* rows;

@@ -1,8 +1,9 @@
-// NEON kernels (AArch64, where NEON is baseline): kernels/vec.h instantiated on 4-float vectors.
+// NEON kernels (AArch64, where NEON is baseline): the attention kernels (kernels/attend_tile.h)
+// instantiated on 4-float vectors (gemm_neon.cc holds the SGEMM micro-kernel).
 // Compiled only in the arm64 static library qkv_kernels_neon; exports nothing but the table.
 #include <arm_neon.h>
 
-#include "kernels/vec.h"
+#include "kernels/attend_tile.h"
 
 namespace qkv {
 namespace {

@@ -1,9 +1,9 @@
-// Scalar kernels: the reference instantiation of kernels/vec.h, one float per "vector", no
+// Scalar kernels: the reference instantiation of kernels/attend_tile.h, one float per "vector", no
 // intrinsics. Runs on any CPU (compiled for the baseline ISA) and must be right for every shape;
 // the SIMD tables are tested against the same float64 reference.
 #include <cmath>
 
-#include "kernels/vec.h"
+#include "kernels/attend_tile.h"
 
 namespace qkv {
 namespace {
@@ -19,7 +19,7 @@ struct V {
   static T zero() { return 0.0f; }
   static T set1(float x) { return x; }
   static T load(const float* p) { return *p; }
-  static T load_half(const uint16_t* p) { return HalfToFloat(*p); }  // portable (kernels/vec.h)
+  static T load_half(const uint16_t* p) { return HalfToFloat(*p); }  // portable (kernels/vec_math.h)
   static void store(float* p, T x) { *p = x; }
   static T add(T a, T b) { return a + b; }
   static T sub(T a, T b) { return a - b; }

@@ -941,14 +941,11 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[x], "--bench") == 0) bench = true;
     if (std::strcmp(argv[x], "--quick") == 0) quick = true;
   }
-  std::vector<std::string> sets = {"scalar"};  // and every SIMD set this machine runs
-  for (const char* set : {"avx2", "avx512", "neon"}) {
-    if (qkv::SetSimd(set)) sets.push_back(set);
-  }
-  qkv::SetSimd("auto");
+  const char* names[qkv::kMaxKernelSets];
+  const std::vector<std::string> sets(names, names + qkv::SupportedSimd(names));  // scalar first, best last
   std::printf("kernel sets: ");
   for (const auto& s : sets) std::printf("%s ", s.c_str());
-  std::printf("(QKV_SIMD default: %s)\n", qkv::SimdName());
+  std::printf("(default: %s)\n", qkv::SimdName());
   if (bench) {
     Bench(sets);
     return 0;
