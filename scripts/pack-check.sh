@@ -31,11 +31,11 @@ fi
 plat="$(node -p 'process.platform + "-" + process.arch')"
 listing=$(tar tzf "$tmp/$tarball")
 missing=""
-for f in dist/index.js dist/index.d.ts dist/cjs/index.js dist/cjs/index.d.ts dist/cjs/package.json dist/js/index.js \
-  dist/cjs/js/index.js "prebuilds/$plat/qkv.node" binding.gyp native/addon.cc scripts/install.cjs bin/qkv.mjs package.json; do
+for f in dist/index.js dist/index.d.ts dist/cjs/index.js dist/cjs/index.d.ts dist/cjs/package.json dist/js.js dist/js.d.ts \
+  dist/cjs/js.js dist/cjs/js.d.ts "prebuilds/$plat/qkv.node" CMakeLists.txt native/addon.cc scripts/install.cjs bin/qkv.mjs package.json; do
   grep -qx "package/$f" <<<"$listing" || missing+=" $f"
 done
-[ -z "$missing" ] && ok "tarball has dist/ (ESM + CJS), prebuilds/$plat, native sources, binding.gyp, bin" || bad "tarball lacks:$missing"
+[ -z "$missing" ] && ok "tarball has dist/ (ESM + CJS), prebuilds/$plat, native sources, CMakeLists.txt, bin" || bad "tarball lacks:$missing"
 
 app="$tmp/app"
 mkdir -p "$app" && cd "$app"
