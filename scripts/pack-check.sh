@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Pack and consume: what a user of the published package gets. Packs this tree (prepack puts the
-# prebuilt binary in, postpack removes it), installs the tarball into a fresh project from the npm
-# cache only (--offline; npm 11 does not run a dependency's install scripts, so nothing is built:
-# the binary must come from prebuilds/), then checks from the consumer's side:
+# prebuilt binary in, postpack removes it), installs the tarball into a fresh project, from the npm
+# cache where it can (--prefer-offline: the dependencies' metadata may still have to come from the
+# npm registry; npm 11 does not run a dependency's install scripts, so nothing is built: the binary
+# must come from prebuilds/), then checks from the consumer's side:
 #   - ESM `import` and CommonJS `require` both load, use the native backend, and give the
 #     hand-computed "I like apple" result; `qkv/js` too;
 #   - the types resolve for an .mts and a .cts consumer (tsc, node16 resolution);
 #   - the `qkv` bin runs;
 #   - with the prebuilt binary removed (a platform without one), it still loads, on js, and says why
-#     in one line.
+#     in one line;
+#   - then the install script builds it from the shipped sources (CMakeLists.txt, native/) with the
+#     cmake-js installed as the package's dependency, and native loads again.
 # Last line: "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,19 +34,19 @@ fi
 plat="$(node -p 'process.platform + "-" + process.arch')"
 listing=$(tar tzf "$tmp/$tarball")
 missing=""
-for f in dist/index.js dist/index.d.ts dist/cjs/index.js dist/cjs/index.d.ts dist/cjs/package.json dist/js/index.js \
-  dist/cjs/js/index.js "prebuilds/$plat/qkv.node" binding.gyp native/addon.cc scripts/install.cjs bin/qkv.mjs package.json; do
+for f in dist/index.js dist/index.d.ts dist/cjs/index.js dist/cjs/index.d.ts dist/cjs/package.json dist/js.js dist/js.d.ts \
+  dist/cjs/js.js dist/cjs/js.d.ts "prebuilds/$plat/qkv.node" CMakeLists.txt native/addon.cc scripts/install.cjs bin/qkv.mjs package.json; do
   grep -qx "package/$f" <<<"$listing" || missing+=" $f"
 done
-[ -z "$missing" ] && ok "tarball has dist/ (ESM + CJS), prebuilds/$plat, native sources, binding.gyp, bin" || bad "tarball lacks:$missing"
+[ -z "$missing" ] && ok "tarball has dist/ (ESM + CJS), prebuilds/$plat, native sources, CMakeLists.txt, bin" || bad "tarball lacks:$missing"
 
 app="$tmp/app"
 mkdir -p "$app" && cd "$app"
 echo '{ "name": "qkv-consumer", "version": "1.0.0", "private": true }' >package.json
-if npm install --offline --no-audit --no-fund "$tmp/$tarball" >"$tmp/install.log" 2>&1; then
-  ok "npm install --offline <tarball> into a fresh project"
+if npm install --prefer-offline --no-audit --no-fund "$tmp/$tarball" >"$tmp/install.log" 2>&1; then
+  ok "npm install --prefer-offline <tarball> into a fresh project"
 else
-  bad "npm install --offline"; cat "$tmp/install.log"; finish
+  bad "npm install --prefer-offline"; cat "$tmp/install.log"; finish
 fi
 [ ! -d node_modules/qkv/build ] && ok "no build step ran (node_modules/qkv/build absent)" || echo "note node_modules/qkv/build exists (install scripts were allowed)"
 
@@ -109,4 +112,10 @@ check "bin: npx qkv explain \"I like apple\"" bash -c 'NO_COLOR=1 npx --offline 
 rm -rf node_modules/qkv/prebuilds
 check "no binary: loads on js with a one-line reason (ESM)" env EXPECT_BACKEND=js node consumer.mjs
 check "no binary: loads on js (CJS)" env EXPECT_BACKEND=js node consumer.cjs
+
+# A consumer whose npm runs the install script and has no loadable prebuilt: it builds from the
+# shipped sources with the cmake-js the package depends on (npm does not bundle it).
+check "source build from the tarball (install script, cmake-js from the consumer's node_modules) → native" bash -c '
+  out=$(node node_modules/qkv/scripts/install.cjs 2>&1); echo "$out"
+  [ -z "$out" ] && [ -f node_modules/qkv/build/Release/qkv.node ] && node consumer.mjs'
 finish

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run test:asan: builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer into its
 # own directory (build/ is never touched) and runs the whole vitest suite against that binary.
-#   - the build: scripts/build-variant.sh <dir> -Dsanitize=1 (binding.gyp's `sanitize%`)
+#   - the build: scripts/build-variant.sh <dir> -DQKV_SANITIZE=ON (cmake-js, CMakeLists.txt's option)
 #   - the binary: lib/native.ts loads QKV_ADDON_PATH before anything else
 #   - node runs with libasan preloaded (node itself is not instrumented; the addon is)
 #   - any ASan report or UB aborts the process (halt_on_error, -fno-sanitize-recover); leaks are
@@ -14,7 +14,7 @@ cd "$root"
 dir="${QKV_ASAN_DIR:-${TMPDIR:-/tmp}/qkv-asan-$(id -u)}"
 
 echo "== building the ASan+UBSan addon in $dir"
-if ! scripts/build-variant.sh "$dir" -Dsanitize=1 >"$dir.log" 2>&1; then
+if ! scripts/build-variant.sh "$dir" -DQKV_SANITIZE=ON >"$dir.log" 2>&1; then
   tail -40 "$dir.log"
   echo "ASan build failed (log: $dir.log)"
   echo "0 passed, 1 failed"
