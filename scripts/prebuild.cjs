@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // prepack: puts this platform's binary into the tarball as prebuilds/<platform>-<arch>/qkv.node,
-// which lib/native.ts loads when there is no local build (a consumer whose npm does not run
+// which lib/backend/native.ts loads when there is no local build (a consumer whose npm does not run
 // dependency install scripts). N-API (napi_versions 8), so one binary serves every Node >= 20 on
 // this platform; the kernels pick AVX2/NEON at run time, so it also runs on baseline CPUs.
 // `node scripts/prebuild.cjs --clean` (postpack) removes it again, so the source tree never loads a

@@ -2,7 +2,7 @@
 # npm run test:asan: builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer into its
 # own directory (build/ is never touched) and runs the whole vitest suite against that binary.
 #   - the build: scripts/build-variant.sh <dir> -DQKV_SANITIZE=ON (cmake-js, CMakeLists.txt's option)
-#   - the binary: lib/native.ts loads QKV_ADDON_PATH before anything else
+#   - the binary: lib/backend/native.ts loads QKV_ADDON_PATH before anything else
 #   - node runs with libasan preloaded (node itself is not instrumented; the addon is)
 #   - any ASan report or UB aborts the process (halt_on_error, -fno-sanitize-recover); leaks are
 #     checked at exit, except the ones of vite's own native module (rolldown-binding, not ours)
@@ -49,7 +49,7 @@ export UBSAN_OPTIONS="log_path=$reports/ubsan:halt_on_error=1:print_stacktrace=1
 # The suite must really be running the sanitized binary, not a fallback.
 if ! node --import tsx --input-type=module -e "
   import { readFileSync } from 'node:fs';
-  const { nativeBinding } = await import('./lib/select.ts');
+  const { nativeBinding } = await import('./lib/backend/select.ts');
   const maps = readFileSync('/proc/self/maps', 'utf8');
   if (!nativeBinding || !maps.includes(process.env.QKV_ADDON_PATH)) {
     console.error('the sanitized addon did not load: ' + process.env.QKV_ADDON_PATH);

@@ -1,6 +1,6 @@
 // AVX2 + FMA kernels (F16C for float16 K/V): the attention kernels (kernels/attend_tile.h)
 // instantiated on 8-float vectors. This file alone (with gemm_avx2.cc) is compiled with -mavx2
-// -mfma -mf16c (binding.gyp target qkv_kernels_avx2) and exports nothing but the table;
+// -mfma -mf16c (CMakeLists.txt target qkv_kernels_avx2) and exports nothing but the table;
 // native/dispatch.cc hands it out, in the avx2 kernel set, only after cpuid + xgetbv say the CPU
 // and OS support all three.
 #include <immintrin.h>

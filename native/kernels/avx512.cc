@@ -1,6 +1,6 @@
 // AVX-512F kernels: the attention kernels (kernels/attend_tile.h) instantiated on 16-float
 // vectors. This file alone (with gemm_avx512.cc) is compiled with -mavx512f -mavx2 -mfma -mf16c
-// (binding.gyp target qkv_kernels_avx512) and exports nothing but the table; native/dispatch.cc
+// (CMakeLists.txt target qkv_kernels_avx512) and exports nothing but the table; native/dispatch.cc
 // hands it out, in the avx512 kernel set, only after cpuid + xgetbv say the CPU and OS support
 // AVX-512F (with the ZMM state) and AVX2 + FMA + F16C.
 #include "kernels/avx512_intrin.h"

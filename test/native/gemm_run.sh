@@ -6,13 +6,13 @@
 #                                      then arm64 tests under qemu (scalar + neon)
 #   test/native/gemm_run.sh --bench [--only avx2]   x86-64 GFLOP/s per ISA and the measured FMA peak
 #   test/native/gemm_run.sh --x86      x86-64 tests only          --arm   arm64 tests only
-# Flags mirror binding.gyp: baseline for everything but the ISA files (avx2.cc and gemm_avx2.cc:
+# Flags mirror CMakeLists.txt: baseline for everything but the ISA files (avx2.cc and gemm_avx2.cc:
 # -mavx2 -mfma -mf16c; avx512.cc and gemm_avx512.cc: -mavx512f on top). The kernel sets
 # (native/dispatch.cc) pair each GEMM table with its attention table, so those are linked too.
 # Also checks that the baseline objects contain no AVX (ymm) instructions.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${GEMM_OUT:-${TMPDIR:-/tmp}/qkv-gemm-test}  # outside build/: node-gyp rebuild wipes that
+OUT=${GEMM_OUT:-${TMPDIR:-/tmp}/qkv-gemm-test}  # outside build/: cmake-js rebuild wipes that
 mkdir -p "$OUT"
 source "$ROOT/test/native/isa_objects.sh"
 CXXFLAGS=(-std=c++17 -O3 -fno-math-errno -Wall -Wextra -pthread -I"$ROOT/native" ${EXTRA_CXXFLAGS:-})

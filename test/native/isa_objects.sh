@@ -1,5 +1,5 @@
 # Sourced by test/native/run.sh and gemm_run.sh: compiles the x86-64 per-ISA kernel files with the
-# flags binding.gyp gives them (avx2.cc and gemm_avx2.cc: -mavx2 -mfma -mf16c; avx512.cc and
+# flags CMakeLists.txt gives them (avx2.cc and gemm_avx2.cc: -mavx2 -mfma -mf16c; avx512.cc and
 # gemm_avx512.cc: -mavx512f on top; everything else stays baseline).
 #   isa_objects <repo root> <object path prefix> <compiler flags...>   -> ISA_OBJS (array of .o)
 isa_objects() {

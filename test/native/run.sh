@@ -10,7 +10,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-out="${QKV_NATIVE_TEST_OUT:-${TMPDIR:-/tmp}/qkv-native-test}"  # outside build/: node-gyp rebuild wipes that
+out="${QKV_NATIVE_TEST_OUT:-${TMPDIR:-/tmp}/qkv-native-test}"  # outside build/: cmake-js rebuild wipes that
 mkdir -p "$out"
 source "$root/test/native/isa_objects.sh"
 flags=(-O2 -std=c++17 -Wall -Wextra -pthread -I"$root/native")
