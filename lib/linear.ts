@@ -9,8 +9,9 @@ import type {
   LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
 } from './types.js';
 import {
-  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectKnownKeys, expectOptions, expectNoOverlap, expectObject, typedArrayKind, typeError,
+  expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectOptions, typeError,
 } from './validate.js';
+import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { callerError, expectFixedLength, expectSignal, withCallerStack } from './validate-async.js';
 import { rowsOf } from './validate-tensor.js';
 

@@ -4,9 +4,10 @@
 import { makeSdpaPlan, type Layout, type SdpaPlan } from './plan.js';
 import type { SdpaOptions, SdpaResult } from './types.js';
 import {
-  allocateF32, expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectFinite, expectKnownKeys, expectOptions,
-  expectNoOverlap, expectObject, expectScale, expectSoftcap, optionalDim, product, rangeError, typedArrayKind,
+  expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectOptions,
+  expectScale, expectSoftcap, optionalDim, product, rangeError,
 } from './validate.js';
+import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { expectFixedLength } from './validate-async.js';
 import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 

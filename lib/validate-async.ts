@@ -2,7 +2,8 @@
 // aborted one rejects a call that has not started with an AbortError and leaves `out` untouched:
 // lib/abort.ts), and errors found on the pool are re-told with the caller's stack.
 import { isAborted } from './abort.js';
-import { typeError, viewOf } from './validate.js';
+import { typeError } from './validate.js';
+import { viewOf } from './validate-buffer.js';
 
 export { abortError } from './abort.js';
 

@@ -2,20 +2,10 @@
 // handed to a layer's forward, the options a cache excludes, the room left in it, and truncate.
 import type { KVCacheDType, KVCacheExport, KVCacheOptions } from './types.js';
 import {
-  expectBoolean,
-  expectDim,
-  expectF32,
-  expectKnownKeys, expectOptions,
-  expectObject,
-  expectTensor,
-  optionalDim,
-  product,
-  lengthOf,
-  rangeError,
-  snapshotInt32,
-  typedArrayKind,
-  typeError,
+  expectBoolean, expectDim, expectF32, expectOptions, expectTensor, optionalDim,
+  product, rangeError, typeError,
 } from './validate.js';
+import { lengthOf, snapshotInt32, typedArrayKind } from './validate-buffer.js';
 
 const CACHE_OPTIONS = new Set(['batch', 'maxLength', 'dtype', 'from']);
 const EXPORT_KEYS = new Set(['k', 'v', 'lengths']);

@@ -3,19 +3,10 @@
 // whose primitives these build on; every entry point (scaledDotProductAttention, linear, the layer)
 // uses these, so one argument gets one message whichever function it was given to.
 import {
-  expectDim,
-  expectF32,
-  expectInt,
-  expectKnownKeys, expectOptions,
-  expectObject,
-  expectTensor,
-  lengthOf,
-  product,
-  rangeError,
-  snapshotInt32,
-  typedArrayKind,
+  expectDim, expectF32, expectInt, expectOptions, expectTensor, product, rangeError,
   typeError,
 } from './validate.js';
+import { lengthOf, snapshotInt32, typedArrayKind } from './validate-buffer.js';
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;

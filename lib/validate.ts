@@ -2,38 +2,7 @@
 // "Expected <what> for <name> but received <actual>", naming the argument by the path the
 // caller wrote (q, options.mask.dims). A wrong kind of value is a TypeError; a wrong size, shape
 // or value is a RangeError. Array contents are never printed.
-import { Buffer } from 'node:buffer';
-
-// A typed array's kind, buffer, offset and size, read through the intrinsic %TypedArray% getters:
-// a subclass (or an instance with own properties) may redefine `length`, `byteLength` or
-// `constructor`, and a Proxy may answer `instanceof`, but these read the object's real internal
-// slots (and answer undefined, or throw, for anything that is not a typed array).
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-function intrinsicGetter(key: PropertyKey): (this: unknown) => unknown {
-  return Object.getOwnPropertyDescriptor(TypedArrayPrototype, key)!.get! as (this: unknown) => unknown;
-}
-const kindGetter = intrinsicGetter(Symbol.toStringTag);
-const bufferGetter = intrinsicGetter('buffer');
-const byteOffsetGetter = intrinsicGetter('byteOffset');
-const byteLengthGetter = intrinsicGetter('byteLength');
-const ELEMENT_BYTES: Record<string, number> = {
-  Int8Array: 1, Uint8Array: 1, Uint8ClampedArray: 1, Int16Array: 2, Uint16Array: 2, Int32Array: 4, Uint32Array: 4,
-  Float32Array: 4, Float64Array: 8, BigInt64Array: 8, BigUint64Array: 8,
-};
-
-/** 'Float32Array', 'Int32Array', …: what a typed array really is; undefined for anything else. */
-export function typedArrayKind(v: unknown): string | undefined {
-  return kindGetter.call(v) as string | undefined;
-}
-
-/** The buffer, byte offset and byte length of a typed array, as its internal slots hold them. */
-export function viewOf(v: ArrayBufferView): { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } {
-  return {
-    buffer: bufferGetter.call(v) as ArrayBufferLike,
-    byteOffset: byteOffsetGetter.call(v) as number,
-    byteLength: byteLengthGetter.call(v) as number,
-  };
-}
+import { lengthOf, typedArrayKind } from './validate-buffer.js';
 
 /** How a message shows a value: `Float64Array(8192)`, `-3`, `NaN`, `undefined`, `string "x"`. */
 export function describe(v: unknown): string {
@@ -206,26 +175,6 @@ export function expectTensor<T extends ArrayBufferView & { length: number }>(
   return t;
 }
 
-/**
- * A typed array's element count, from its internal byte length and kind. Not `v.length`: a
- * subclass can redefine it, and in Node 20 (V8 11.3), once a view over a resizable ArrayBuffer has
- * passed through a function, its optimized code can read a stale `.length` for a *detached* view
- * (the length it had before the transfer), while the byte length reads 0 as it should. The native
- * binding re-checks.
- */
-export function lengthOf(v: ArrayBufferView): number {
-  return (byteLengthGetter.call(v) as number) / (ELEMENT_BYTES[typedArrayKind(v) ?? ''] ?? 1);
-}
-
-/**
- * A copy of a small typed array that steers indexing (lengths, offsets): taken once, so a value
- * the caller (or another thread, through a SharedArrayBuffer) changes later cannot move what was
- * checked. The constructor copies from the internal slots: no getter or species is consulted.
- */
-export function snapshotInt32(v: Int32Array): Int32Array {
-  return new Int32Array(v);
-}
-
 export function expectF32(
   name: string, v: unknown, dims: Record<string, number>, hint?: (length: number) => string | undefined,
 ): Float32Array {
@@ -246,27 +195,6 @@ export function expectOneForm(
     throw new TypeError(
       `Expected either ${a.label} or ${b.label} for ${name} but received both ('${inA}' and '${inB}'): the two forms are exclusive`,
     );
-  }
-}
-
-/** Whether two views share any byte of memory. */
-export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  const va = viewOf(a);
-  const vb = viewOf(b);
-  if (va.buffer !== vb.buffer) return false;
-  return va.byteOffset < vb.byteOffset + vb.byteLength && vb.byteOffset < va.byteOffset + va.byteLength;
-}
-
-/** Rejects an output that shares memory with any input or other output. */
-export function expectNoOverlap(
-  name: string,
-  out: ArrayBufferView,
-  others: ReadonlyArray<readonly [string, ArrayBufferView | null | undefined]>,
-): void {
-  for (const [otherName, other] of others) {
-    if (other && overlaps(out, other)) {
-      throw new RangeError(`Expected ${name} not to overlap ${otherName} but they share memory`);
-    }
   }
 }
 
@@ -314,51 +242,6 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length];
-}
-
-/** "256 GiB": a byte count for an allocation message. */
-function bytesText(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
-
-/**
- * A new Float32Array of `length` elements for the buffer called `name`; a RangeError that says it
- * could not be allocated, and names the buffer, when it cannot (too long for a typed array, or
- * out of memory), instead of V8's bare "Invalid typed array length" / "Array buffer allocation failed".
- */
-export function allocateF32(name: string, length: number, fill: 'zeros' | 'overwritten' = 'zeros'): Float32Array {
-  try {
-    if (fill === 'zeros') return new Float32Array(length);
-    // Unzeroed memory, for a buffer every element of which a kernel writes before anything reads
-    // it: zeroing a layer's output is event-loop time spent for nothing (bench/RESULTS.md).
-    const bytes = Buffer.allocUnsafeSlow(4 * length);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, length);
-  } catch (err) {
-    throw allocationError(err, name, length, 'floats', 4, 'Float32Array');
-  }
-}
-
-/** A new zeroed Uint16Array (float16 storage) of `length` elements, failing as allocateF32 does. */
-export function allocateU16(name: string, length: number): Uint16Array {
-  try {
-    return new Uint16Array(length);
-  } catch (err) {
-    throw allocationError(err, name, length, 'halves', 2, 'Uint16Array');
-  }
-}
-
-function allocationError(err: unknown, name: string, length: number, unit: string, bytes: number, kind: string): unknown {
-  if (!(err instanceof RangeError)) return err;
-  return new RangeError(
-    `Could not allocate ${name}: ${length} ${unit} (${bytesText(bytes * length)}) do not fit in memory or in one ${kind} (${err.message})`,
-  );
 }
 
 /**

@@ -17,7 +17,7 @@
 // Float32Array (exactly); createCache({ from }) rounds into halves.
 import { floatsToHalves, halvesToFloats } from '../kernels/half.js';
 import type { KVCache as PublicKVCache, KVCacheDType, KVCacheExport } from '../types.js';
-import { allocateF32, allocateU16 } from '../validate.js';
+import { allocateF32, allocateU16 } from '../validate-buffer.js';
 import { cacheBusyError, expectTruncateLength } from '../validate-cache.js';
 
 /** What the layer that owns a cache reads and writes (not part of the public API). */

@@ -20,9 +20,10 @@ import type { Op } from '../backend/types.js';
 import { makeSdpaPlan, type SdpaPlan } from '../plan.js';
 import type { MhaForwardAsyncOptions, MhaResult } from '../types.js';
 import {
-  allocateF32, expectAllFinite, expectBoolean, expectDim, expectF32, expectKnownKeys, expectOptions, expectNoOverlap, expectObject,
-  optionalDim, rangeError, typedArrayKind,
+  expectAllFinite, expectBoolean, expectDim, expectF32, expectOptions, optionalDim,
+  rangeError,
 } from '../validate.js';
+import { allocateF32, expectNoOverlap, typedArrayKind } from '../validate-buffer.js';
 import { expectFixedLength, expectSignal } from '../validate-async.js';
 import { expectRoomInCache, expectUsableCache } from '../validate-cache.js';
 import { expectKvLengths, expectMask, expectSeqLens, rowsOf } from '../validate-tensor.js';

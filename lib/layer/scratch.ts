@@ -6,7 +6,7 @@
 // used it), so a model of L layers holds one set of intermediates for its sync calls and at most
 // MAX_SPARE_SCRATCH for its async ones, not L times that. Sync calls cannot overlap: one set
 // serves them all. An async call owns its set from its start until it settles.
-import { allocateF32 } from '../validate.js';
+import { allocateF32 } from '../validate-buffer.js';
 
 /** A Float32Array reused across calls, grown when a call needs more; `name` is for the error. */
 class Scratch {
