@@ -7,11 +7,15 @@ import { planSdpa, sdpaResult } from './sdpa.js';
 import type {
   BackendInfo, BackendName, SdpaAsyncOptions, SdpaOptions,
 } from './types.js';
-import { callerError, expectSignal, withCallerStack } from './validate-async.js';
+import { callerError, withCallerStack } from './validate-async.js';
 
 /** Whether an option flag is true for certain ('yes'), may be ('maybe': a `boolean`), or is not ('no'). */
 type Flag<W> = [W] extends [true] ? 'yes' : true extends W ? 'maybe' : 'no';
-type FlagOf<O, K extends string> = Flag<K extends keyof O ? O[K] : undefined>;
+// A key O does not have is 'no' outright (not Flag<undefined>: without strictNullChecks,
+// undefined is assignable to true).
+type FlagOf<O, K extends string> = K extends keyof O ? Flag<O[K]> : 'no';
+/** Option names O has beyond `Known`, each typed never: a typo such as `casual` stays a compile error. */
+type NoExtra<O, Known> = { [K in Exclude<keyof O, keyof Known>]: never };
 type Flat<T> = { [K in keyof T]: T[K] };
 type Field<N extends string, F> = F extends 'yes' ? { [P in N]: Float32Array } : F extends 'maybe' ? { [P in N]?: Float32Array } : unknown;
 
@@ -26,38 +30,42 @@ export type SdpaReturn<O> = FlagOf<O, 'weights'> | FlagOf<O, 'scores'> extends '
   : ('yes' extends FlagOf<O, 'weights'> | FlagOf<O, 'scores'> ? never : Float32Array)
     | Flat<{ output: Float32Array } & Field<'weights', FlagOf<O, 'weights'>> & Field<'scores', FlagOf<O, 'scores'>>>;
 
-/**
- * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
- *
- * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
- * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
- * (any byteOffset, never copied). Returns `out`, or `{ output, weights?, scores? }` when
- * `weights: true` or `scores: true` (arrays passed as `weights`/`scores` are filled and the return
- * stays `out`); the return type follows the options ({@link SdpaReturn}).
- *
- * @throws TypeError for a wrong kind of argument or an unknown option name.
- * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
- * @example
- * const out = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, causal: true });
- * const { output, weights } = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, weights: true });
- */
-export type ScaledDotProductAttention = <const O extends SdpaOptions>(
-  q: Float32Array, k: Float32Array, v: Float32Array, options: O,
-) => SdpaReturn<O>;
+/** scaledDotProductAttention's type; its documentation is on the call signature, where editors show it. */
+export interface ScaledDotProductAttention {
+  /**
+   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
+   *
+   * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
+   * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
+   * (any byteOffset, never copied). Returns `out`, or `{ output, weights?, scores? }` when
+   * `weights: true` or `scores: true` (arrays passed as `weights`/`scores` are filled and the return
+   * stays `out`); the return type follows the options ({@link SdpaReturn}).
+   *
+   * @throws TypeError for a wrong kind of argument or an unknown option name.
+   * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.
+   * @example
+   * const out = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, causal: true });
+   * const { output, weights } = scaledDotProductAttention(q, k, v, { heads: 8, seqQ: 128, headDim: 64, weights: true });
+   */
+  <const O extends SdpaOptions>(q: Float32Array, k: Float32Array, v: Float32Array, options: O & NoExtra<O, SdpaOptions>): SdpaReturn<O>;
+}
 
-/**
- * scaledDotProductAttention computed off the event loop, on the library's own native thread pool
- * (not libuv's; the js backend runs it on a later turn of the loop), resolving to the same result.
- * Arguments are validated synchronously (a bad call throws before any Promise exists).
- * `options.signal` (an AbortSignal) rejects a call that has not started with an AbortError, leaving
- * `out` untouched. q, k, v, mask, `out`, weights and scores are kept alive until the Promise
- * settles; do not write to, transfer or resize them before then.
- * @example
- * const out = await scaledDotProductAttentionAsync(q, k, v, { heads: 8, seqQ: 4096, headDim: 64, signal });
- */
-export type ScaledDotProductAttentionAsync = <const O extends SdpaAsyncOptions>(
-  q: Float32Array, k: Float32Array, v: Float32Array, options: O,
-) => Promise<SdpaReturn<O>>;
+/** scaledDotProductAttentionAsync's type; documented on its call signature. */
+export interface ScaledDotProductAttentionAsync {
+  /**
+   * scaledDotProductAttention computed off the event loop, on the library's own native thread pool
+   * (not libuv's; the js backend runs it on a later turn of the loop), resolving to the same result.
+   * Arguments are validated synchronously (a bad call throws before any Promise exists).
+   * `options.signal` (an AbortSignal) rejects a call that has not started with an AbortError, leaving
+   * `out` untouched. q, k, v, mask, `out`, weights and scores are kept alive until the Promise
+   * settles; do not write to, transfer or resize them before then.
+   * @example
+   * const out = await scaledDotProductAttentionAsync(q, k, v, { heads: 8, seqQ: 4096, headDim: 64, signal });
+   */
+  <const O extends SdpaAsyncOptions>(
+    q: Float32Array, k: Float32Array, v: Float32Array, options: O & NoExtra<O, SdpaAsyncOptions>,
+  ): Promise<SdpaReturn<O>>;
+}
 
 /**
  * A fully connected layer: y = x·Wᵀ + b for `weightLayout: 'out-in'` (the default; weight
@@ -96,9 +104,8 @@ export function createApi(backend: Backend): Api {
   // Validation throws synchronously; everything after it settles the Promise.
   function scaledDotProductAttentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, options: SdpaAsyncOptions) {
     const call = planSdpa(q, k, v, options, true);
-    const signal = expectSignal('options.signal', (options as SdpaAsyncOptions).signal);
     const caller = callerError();
-    return backend.runAsync([{ kind: 'sdpa', plan: call.plan }], signal).then(
+    return backend.runAsync([{ kind: 'sdpa', plan: call.plan }], call.signal).then(
       () => sdpaResult(call),
       (err: unknown) => Promise.reject(withCallerStack(err, caller)),
     );

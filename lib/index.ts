@@ -7,13 +7,24 @@
  * on their types (lib/api.ts), the classes on their bases (lib/linear.ts, lib/layer/mha.ts).
  * @module
  */
-import { createApi } from './api.js';
+import {
+  createApi, type Api, type LinearAsyncFunction, type LinearFunction, type ScaledDotProductAttention, type ScaledDotProductAttentionAsync,
+} from './api.js';
 import { activeBackend, setPoolThreads } from './backend/select.js';
 import { MultiHeadAttentionBase } from './layer/mha.js';
 import { LinearBase } from './linear.js';
 import type { LinearConfig, MultiHeadAttentionConfig } from './types.js';
 
-export const { scaledDotProductAttention, scaledDotProductAttentionAsync, linear, linearAsync, backend, info } = createApi(activeBackend);
+const api = createApi(activeBackend);
+
+// One statement per export (not a destructuring): editors then show each one's documentation,
+// written once on its type in lib/api.ts.
+export const scaledDotProductAttention: ScaledDotProductAttention = api.scaledDotProductAttention;
+export const scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
+export const linear: LinearFunction = api.linear;
+export const linearAsync: LinearAsyncFunction = api.linearAsync;
+export const backend: Api['backend'] = api.backend;
+export const info: Api['info'] = api.info;
 
 /**
  * Sets how many threads one native call may use (the pool is process-wide: every call, layer and

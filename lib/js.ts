@@ -4,13 +4,24 @@
  * the ...Async functions run on a later turn of the event loop, not in parallel with it.
  * @module
  */
-import { createApi } from './api.js';
+import {
+  createApi, type Api, type LinearAsyncFunction, type LinearFunction, type ScaledDotProductAttention, type ScaledDotProductAttentionAsync,
+} from './api.js';
 import { jsBackend } from './backend/js.js';
 import { MultiHeadAttentionBase } from './layer/mha.js';
 import { LinearBase } from './linear.js';
 import type { LinearConfig, MultiHeadAttentionConfig } from './types.js';
 
-export const { scaledDotProductAttention, scaledDotProductAttentionAsync, linear, linearAsync, backend, info } = createApi(jsBackend);
+const api = createApi(jsBackend);
+
+// One statement per export (not a destructuring): editors then show each one's documentation,
+// written once on its type in lib/api.ts.
+export const scaledDotProductAttention: ScaledDotProductAttention = api.scaledDotProductAttention;
+export const scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
+export const linear: LinearFunction = api.linear;
+export const linearAsync: LinearAsyncFunction = api.linearAsync;
+export const backend: Api['backend'] = api.backend;
+export const info: Api['info'] = api.info;
 
 /** {@link LinearBase} on the TypeScript kernels. */
 export class Linear extends LinearBase {

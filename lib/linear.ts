@@ -11,7 +11,7 @@ import type {
 import {
   expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectOptions, typeError,
 } from './validate.js';
-import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
+import { allocateF32, copyF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { callerError, expectFixedLength, expectSignal, withCallerStack } from './validate-async.js';
 import { rowsOf } from './validate-tensor.js';
 
@@ -167,7 +167,7 @@ export class LinearBase {
     this.weightLayout = lw.outIn ? 'out-in' : 'in-out';
     this.#backend = backend;
     this.#packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K);
-    this.#bias = lw.bias ? lw.bias.slice() : null;
+    this.#bias = lw.bias ? copyF32(lw.bias) : null;
   }
 
   /** x [M, inFeatures] → y [M, outFeatures] (written into `options.out` when given). */

@@ -2,13 +2,13 @@
 // backend can run. Every check happens here, before any output is written, so both backends
 // reject exactly the same calls with exactly the same errors.
 import { makeSdpaPlan, type Layout, type SdpaPlan } from './plan.js';
-import type { SdpaOptions, SdpaResult } from './types.js';
+import type { SdpaAsyncOptions, SdpaResult } from './types.js';
 import {
   expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectOptions,
   expectScale, expectSoftcap, optionalDim, product, rangeError,
 } from './validate.js';
 import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
-import { expectFixedLength } from './validate-async.js';
+import { expectFixedLength, expectSignal } from './validate-async.js';
 import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 
 const SDPA_OPTIONS = new Set([
@@ -26,10 +26,13 @@ export interface SdpaCall {
   wantsResult: boolean;
   returnWeights: boolean;
   returnScores: boolean;
+  /** options.signal of an async call (read from the copy of the options, once). */
+  signal: AbortSignal | undefined;
 }
 
 export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, isAsync: boolean): SdpaCall {
-  const o = expectOptions('options', options, isAsync ? SDPA_ASYNC_OPTIONS : SDPA_OPTIONS) as Partial<SdpaOptions> & Record<string, unknown>;
+  const o = expectOptions('options', options, isAsync ? SDPA_ASYNC_OPTIONS : SDPA_OPTIONS) as Partial<SdpaAsyncOptions> & Record<string, unknown>;
+  const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
 
   const B = optionalDim('options.batch', o.batch, 1);
   const H = expectDim('options.heads', o.heads);
@@ -119,6 +122,7 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     wantsResult: weightsArg === true || scoresArg === true,
     returnWeights: weightsArg === true,
     returnScores: scoresArg === true,
+    signal,
   };
 }
 

@@ -3,9 +3,7 @@
 // lib/abort.ts), and errors found on the pool are re-told with the caller's stack.
 import { isAborted } from './abort.js';
 import { typeError } from './validate.js';
-import { viewOf } from './validate-buffer.js';
-
-export { abortError } from './abort.js';
+import { isResizable } from './validate-buffer.js';
 
 /**
  * options.signal: undefined, or an AbortSignal whose internal state can be read. An object that
@@ -31,8 +29,7 @@ export function expectSignal(name: string, v: unknown): AbortSignal | undefined 
 export function expectFixedLength(arrays: ReadonlyArray<readonly [string, ArrayBufferView | null | undefined]>): void {
   for (const [name, a] of arrays) {
     if (!a) continue;
-    const buffer = viewOf(a).buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean };
-    if (buffer.resizable === true || buffer.growable === true) {
+    if (isResizable(a)) {
       throw typeError(name, 'a typed array over a fixed-length buffer (an async call holds it until it settles; a resizable buffer could shrink under it)', a);
     }
   }

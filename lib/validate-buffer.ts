@@ -55,6 +55,50 @@ export function snapshotInt32(v: Int32Array): Int32Array {
   return new Int32Array(v);
 }
 
+/**
+ * A private copy of a Float32Array (a bias the layer keeps): made by the constructor from the
+ * internal slots, never through the caller's `slice` or its species.
+ */
+export function copyF32(v: Float32Array): Float32Array {
+  return new Float32Array(v);
+}
+
+/**
+ * Elements [offset, offset + length) of a Float32Array as a plain view over the same memory, found
+ * through the intrinsic getters (not the caller's `subarray`, which a subclass or its species can
+ * redirect). The caller has checked that the range lies inside it.
+ */
+export function partOf(v: Float32Array, offset: number, length: number): Float32Array {
+  const { buffer, byteOffset } = viewOf(v);
+  return new Float32Array(buffer, byteOffset + 4 * offset, length);
+}
+
+const resizableGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+const growableGetter = typeof SharedArrayBuffer === 'function'
+  ? Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get
+  : undefined;
+
+/**
+ * Whether a typed array's memory can change size (a resizable ArrayBuffer, a growable
+ * SharedArrayBuffer), read through the intrinsic getters: an own `resizable: false` on the buffer
+ * does not hide it.
+ */
+export function isResizable(v: ArrayBufferView): boolean {
+  const { buffer } = viewOf(v);
+  if (typeof SharedArrayBuffer === 'function' && buffer instanceof SharedArrayBuffer) {
+    try {
+      return growableGetter?.call(buffer) === true;
+    } catch {
+      return false;
+    }
+  }
+  try {
+    return resizableGetter?.call(buffer) === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether two views share any byte of memory. */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   const va = viewOf(a);

@@ -199,16 +199,17 @@ export function expectOneForm(
 }
 
 /**
- * An options object read once: every option (own or inherited enumerable property, as `for…in`
- * sees them) copied into a fresh object, each getter called exactly once, names checked against
- * `known`. Everything after works on the copy, so a getter or Proxy that answers differently on a
+ * An options object read once: unknown names are found from its enumerable keys (no value is read
+ * for that), then every known option it has (`key in obj`: own or inherited, enumerable or not,
+ * class getters included) is copied into a fresh prototype-less object, each getter called exactly
+ * once. Everything after works on the copy, so a getter or Proxy that answers differently on a
  * second read cannot change what was checked.
  */
 export function expectOptions(name: string, v: unknown, known: ReadonlySet<string>, what = 'an object'): Record<string, unknown> {
   const obj = expectObject(name, v, what);
-  const copy: Record<string, unknown> = {};
-  for (const key in obj) copy[key] = obj[key];
-  expectKnownKeys(name, copy, known);
+  expectKnownKeys(name, obj, known);
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const key of known) if (key in obj) copy[key] = obj[key];
   return copy;
 }
 
@@ -249,7 +250,7 @@ function editDistance(a: string, b: string): number {
  * ("Expected finite values in q but q[17] is NaN"). Nothing is written before it is thrown.
  */
 export function expectAllFinite(name: string, a: Float32Array): void {
-  for (let i = 0; i < a.length; i++) {
+  for (let i = 0, n = lengthOf(a); i < n; i++) {
     const x = a[i];
     if (x - x !== 0) throw new RangeError(`Expected finite values in ${name} but ${name}[${i}] is ${x}`);
   }

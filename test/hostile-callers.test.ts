@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import * as native from '../lib/index.js';
 import * as js from '../lib/js.js';
+import type { SdpaOptions } from '../lib/index.js';
 
 const faces = [['default', native], ['js', js]] as const;
 
@@ -160,7 +161,7 @@ describe.each(faces)('hostile callers (%s face)', (_name, api) => {
     ['softcap', 1e39], ['softcap', 1e-39], ['softcap', 1e-300], ['scale', 3.5e38], ['scale', -1e39],
   ] as const)('%s = %s, outside float32, is a RangeError', (key, value) => {
     const q = rand(4 * 8, 30);
-    expect(() => api.scaledDotProductAttention(q, q, q, { heads: 1, seqQ: 4, headDim: 8, [key]: value }))
+    expect(() => api.scaledDotProductAttention(q, q, q, { heads: 1, seqQ: 4, headDim: 8, [key]: value } as SdpaOptions))
       .toThrow(new RegExp(`for options\\.${key} but received`));
   });
 

@@ -54,6 +54,11 @@ describe('scaledDotProductAttention return types', () => {
     >();
   });
 
+  test('an unknown option name is a compile error (and a TypeError at run time)', () => {
+    // @ts-expect-error 'casual' is not an option (did you mean causal?)
+    expect(() => scaledDotProductAttention(q, q, q, { ...opts, casual: true })).toThrow(TypeError);
+  });
+
   test('the async twin resolves to the same types', async () => {
     const r = await scaledDotProductAttentionAsync(q, q, q, { ...opts, scores: true });
     expectTypeOf(r.scores).toEqualTypeOf<Float32Array>();

@@ -79,12 +79,23 @@ function candidates(addonPath: string | null): string[] {
   ];
 }
 
+/** What lib/ calls on a binding; a binary without one of them is not used. */
+const REQUIRED = [
+  'sdpa', 'gemm', 'gemmPack', 'gemmPackedLength', 'runAsync', 'cancelAsync', 'configure', 'supportedSimd', 'setThreads',
+  'threads', 'simd', 'asyncPriority',
+] as const;
+
 export function loadNative(addonPath: string | null): NativeLoad {
   const errors: string[] = [];
   for (const rel of candidates(addonPath)) {
     const file = path.join(packageRoot, rel);
     try {
-      return { binding: packageRequire(file) as NativeBinding, errors };
+      const binding = packageRequire(file) as Partial<NativeBinding>;
+      // A binary built from another version of the sources (a stale build/, an old prebuild)
+      // lacks what this lib/ calls: skip it, as if it had not loaded.
+      const missing = REQUIRED.filter((fn) => typeof binding[fn] !== 'function');
+      if (missing.length === 0) return { binding: binding as NativeBinding, errors };
+      errors.push(`${rel}: built from another version of qkv (no ${missing.join(', ')})`);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       errors.push(e.code === 'MODULE_NOT_FOUND' ? `${rel}: not found` : `${rel}: ${e.message.split('\n')[0]}`);
@@ -99,7 +110,7 @@ export function loadHelp(errors: string[]): string {
     'qkv: QKV_BACKEND=native was requested but the native addon could not be loaded.',
     ...errors.map((e) => `  - ${e}`),
     'Possible solutions:',
-    '  - Build it: run `npm rebuild qkv` (needs python3, make and a C++17 compiler).',
+    '  - Build it: run `npm rebuild qkv` (needs CMake >= 3.15 and a C++17 compiler).',
     '  - Use the TypeScript backend: unset QKV_BACKEND or set QKV_BACKEND=js.',
   ].join('\n');
 }

@@ -10,6 +10,7 @@
 // Accumulates in double (JS numbers), rounds to float once per element on the store.
 
 import { lengthError } from '../validate.js';
+import { lengthOf } from '../validate-buffer.js';
 
 /** Columns per packed panel. */
 const JR = 4;
@@ -26,8 +27,8 @@ export function packedLengthJs(N: number, K: number): number {
  * [K, N]. Returns a new Float32Array of {@link packedLengthJs}(N, K) floats.
  */
 export function packWeightJs(w: Float32Array, outIn: boolean, N: number, K: number): Float32Array {
-  if (w.length !== N * K) {
-    throw lengthError('w', `N*K = ${N}*${K} = ${N * K}`, w.length);
+  if (lengthOf(w) !== N * K) {
+    throw lengthError('w', `N*K = ${N}*${K} = ${N * K}`, lengthOf(w));
   }
   const packed = new Float32Array(packedLengthJs(N, K));
   if (outIn) {
@@ -59,10 +60,11 @@ export function gemmJs(
   bias: Float32Array | null | undefined,
   y: Float32Array,
 ): Float32Array {
-  if (x.length < M * K) throw lengthError('x', `at least M*K = ${M * K}`, x.length);
-  if (packed.length !== packedLengthJs(N, K)) throw lengthError('packed', `${packedLengthJs(N, K)}`, packed.length);
-  if (bias && bias.length !== N) throw lengthError('bias', `N = ${N}`, bias.length);
-  if (y.length < M * N) throw lengthError('y', `at least M*N = ${M * N}`, y.length);
+  // Lengths from the internal slots (lengthOf), as the checks above the kernel read them.
+  if (lengthOf(x) < M * K) throw lengthError('x', `at least M*K = ${M * K}`, lengthOf(x));
+  if (lengthOf(packed) !== packedLengthJs(N, K)) throw lengthError('packed', `${packedLengthJs(N, K)}`, lengthOf(packed));
+  if (bias && lengthOf(bias) !== N) throw lengthError('bias', `N = ${N}`, lengthOf(bias));
+  if (lengthOf(y) < M * N) throw lengthError('y', `at least M*N = ${M * N}`, lengthOf(y));
   const panels = Math.ceil(N / JR);
   for (let i0 = 0; i0 < M; i0 += MB) {
     const iEnd = Math.min(M, i0 + MB);

@@ -17,7 +17,7 @@
 // Float32Array (exactly); createCache({ from }) rounds into halves.
 import { floatsToHalves, halvesToFloats } from '../kernels/half.js';
 import type { KVCache as PublicKVCache, KVCacheDType, KVCacheExport } from '../types.js';
-import { allocateF32, allocateU16 } from '../validate-buffer.js';
+import { allocateF32, allocateU16, partOf } from '../validate-buffer.js';
 import { cacheBusyError, expectTruncateLength } from '../validate-cache.js';
 
 /** What the layer that owns a cache reads and writes (not part of the public API). */
@@ -34,7 +34,7 @@ export interface CacheState {
   readonly v: Float32Array | Uint16Array;
   /** [B], the valid positions of each sequence. */
   readonly lengths: Int32Array;
-  /** True while a forwardAsync on this cache is in flight. */
+  /** True while a forward or forwardAsync on this cache is in flight. */
   busy: boolean;
 }
 
@@ -131,8 +131,8 @@ function forEachRow(s: CacheState, lengths: Int32Array, L: number, fn: (at: numb
 export function importInto(cache: KVCache, from: KVCacheExport, L: number): void {
   const s = states.get(cache)!;
   forEachRow(s, from.lengths, L, (at, row, Dh) => {
-    writeRows(s, 'k', from.k.subarray(row, row + Dh), at);
-    writeRows(s, 'v', from.v.subarray(row, row + Dh), at);
+    writeRows(s, 'k', partOf(from.k, row, Dh), at);
+    writeRows(s, 'v', partOf(from.v, row, Dh), at);
   });
   s.lengths.set(from.lengths);
 }

@@ -43,7 +43,7 @@ export interface LayerCall {
   pre?: Op[];
   /** With a cache: copies the new K and V rows into it (on the JS thread, between pre and ops). */
   append?: () => void;
-  /** With a cache: its state, locked while a forwardAsync on it is in flight. */
+  /** With a cache: its state, locked while the call is in flight (forward until it returns, forwardAsync until it settles). */
   cache?: CacheState;
   /**
    * Async calls without a cache: takes the call's scratch set and output and fills `ops` and
@@ -195,8 +195,9 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
   const cs = cacheState(o.cache);
   expectUsableCache(cs, o.cache, layer.owner, o);
   const cache = cs!;
-  // The lock is taken before anything else of the call is read, and held until the call ends
-  // (forward returns, forwardAsync settles): an option's getter cannot start a second call on it.
+  // The options were all read (once) before this point, so no getter of the caller's runs from
+  // here on; the lock is taken before the cache's lengths are read and held until the call ends
+  // (forward returns, forwardAsync settles), so no second call can interleave with this one.
   cache.busy = true;
   try {
     const B = optionalDim('options.batch', o.batch, cache.B);
@@ -214,6 +215,19 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
 
     const M = B * S;
     const W = Hkv * Dh;
+    let y: Float32Array;
+    if (o.out === undefined) {
+      y = allocateF32('the output (B*S*E)', M * E, 'overwritten'); // the output projection writes every row
+    } else {
+      y = expectF32('options.out', o.out, { B, S, E });
+      expectNoOverlap('options.out', y, [
+        ['x', x], ['options.seqLens', seqLens ? (o.seqLens as Int32Array) : null], ['options.cache (K)', cache.k], ['options.cache (V)', cache.v],
+      ]);
+    }
+    expectNoOverlap('x', x, [['options.cache (K)', cache.k], ['options.cache (V)', cache.v]]);
+    if (isAsync) expectFixedLength([['x', x], ['options.out', o.out === undefined ? null : y]]);
+
+    // Every check has passed: only now a scratch set is taken.
     const set = isAsync ? takeSpare() : syncScratch;
     const release = isAsync ? () => giveBack(set) : undefined;
     const q = set.q.take(M * H * Dh);
@@ -229,19 +243,6 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
       offsets: oldLens, kvLengths: newLens, mask: null, weights: null, scores: null,
     });
 
-    let y: Float32Array;
-    if (o.out === undefined) {
-      y = allocateF32('the output (B*S*E)', M * E, 'overwritten'); // the output projection writes every row
-    } else {
-      y = expectF32('options.out', o.out, { B, S, E });
-      expectNoOverlap('options.out', y, [
-        ['x', x], ['options.seqLens', seqLens ? (o.seqLens as Int32Array) : null], ['options.cache (K)', cache.k], ['options.cache (V)', cache.v],
-      ]);
-    }
-    expectNoOverlap('x', x, [['options.cache (K)', cache.k], ['options.cache (V)', cache.v]]);
-    if (isAsync) expectFixedLength([['x', x], ['options.out', o.out === undefined ? null : y]]);
-
-    // Every check has passed.
     const append = (): void => {
       // Sequence b's new rows [b, 0..n_b) of the 'bshd' scratch are contiguous, and so are its
       // positions [oldLens[b], newLens[b]) of the cache: one copy per sequence for K and for V.

@@ -20,6 +20,7 @@ import {
   rangeError,
   typeError,
 } from '../validate.js';
+import { copyF32, partOf } from '../validate-buffer.js';
 
 const CONFIG_KEYS = new Set(['embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout']);
 const SEPARATE_KEYS = new Set(['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo']);
@@ -81,7 +82,7 @@ export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
     N: r.N,
     K: r.K,
     packed: backend.packWeight(r.w, outIn, r.N, r.K),
-    bias: r.b ? r.b.slice() : null,
+    bias: r.b ? copyF32(r.b) : null,
   });
   return { E, H, Hkv, Dh, bias, weightLayout, q: pack(raw.q), k: pack(raw.k), v: pack(raw.v), o: pack(raw.o) };
 }
@@ -136,12 +137,12 @@ function pytorchForm(
   const outB = optionalBias(`${n}outProjBias`, w.outProjBias, hasBias, { E });
   // Part p (0 q, 1 k, 2 v) of the fused weight, as its own [E, E] matrix in the same layout.
   const part = (p: number): Float32Array => {
-    if (outIn) return inW.subarray(p * E * E, (p + 1) * E * E);  // rows [pE, pE + E) of [3E, E]
+    if (outIn) return partOf(inW, p * E * E, E * E);  // rows [pE, pE + E) of [3E, E]
     const m = new Float32Array(E * E);  // columns [pE, pE + E) of [E, 3E]
-    for (let r = 0; r < E; r++) m.set(inW.subarray(r * 3 * E + p * E, r * 3 * E + (p + 1) * E), r * E);
+    for (let r = 0; r < E; r++) m.set(partOf(inW, r * 3 * E + p * E, E), r * E);
     return m;
   };
-  const biasPart = (p: number) => (inB ? inB.subarray(p * E, (p + 1) * E) : null);
+  const biasPart = (p: number) => (inB ? partOf(inB, p * E, E) : null);
   return {
     q: { N: E, K: E, w: part(0), b: biasPart(0) },
     k: { N: E, K: E, w: part(1), b: biasPart(1) },
