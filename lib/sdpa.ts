@@ -9,7 +9,7 @@ import {
 } from './validate.js';
 import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { expectFixedLength, expectSignal } from './validate-async.js';
-import { expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
+import { expectKeyTensor, expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
 
 const SDPA_OPTIONS = new Set([
   'batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueDim', 'layout', 'scale', 'softcap',
@@ -49,11 +49,9 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   // Dims named in the caller's layout, so a length message reads `B*Sq*H*D = ...` for 'bshd'.
   const bhsd = layout === 'bhsd';
   const qt = expectF32('q', q, bhsd ? { B, H, Sq, D } : { B, Sq, H, D });
-  // Keys longer (or shorter) than the queries need seqK: say so when that is what the length suggests.
-  const seqKHint = (perKey: number) => (length: number) =>
-    o.seqK === undefined && length > 0 && length % perKey === 0 ? `${length / perKey} keys? give options.seqK when it differs from seqQ` : undefined;
-  const kt = expectF32('k', k, bhsd ? { B, Hkv, Sk, D } : { B, Sk, Hkv, D }, seqKHint(B * Hkv * D));
-  const vt = expectF32('v', v, bhsd ? { B, Hkv, Sk, Dv } : { B, Sk, Hkv, Dv }, seqKHint(B * Hkv * Dv));
+  const seqKGiven = o.seqK !== undefined;
+  const kt = expectKeyTensor('k', k, bhsd ? { B, Hkv, Sk, D } : { B, Sk, Hkv, D }, B * Hkv * D, seqKGiven);
+  const vt = expectKeyTensor('v', v, bhsd ? { B, Hkv, Sk, Dv } : { B, Sk, Hkv, Dv }, B * Hkv * Dv, seqKGiven);
 
   const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
   const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, Sq, Sk);

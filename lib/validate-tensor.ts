@@ -24,6 +24,20 @@ export function rowsOf(name: string, x: unknown, width: number, widthName: strin
 }
 
 /**
+ * k or v: a Float32Array of the given dims. When its length is wrong but a whole number of keys
+ * (`perKey` floats each) and seqK was not given, the message says how many keys it holds and
+ * points at options.seqK (k longer than q is the usual cause).
+ */
+export function expectKeyTensor(
+  name: string, v: unknown, dims: Record<string, number>, perKey: number, seqKGiven: boolean,
+): Float32Array {
+  if (typedArrayKind(v) === 'Float32Array' && lengthOf(v as Float32Array) === product(name, dims)) return v as Float32Array;
+  return expectF32(name, v, dims, (length) => !seqKGiven && length > 0 && length % perKey === 0
+    ? `${length / perKey} keys? give options.seqK when it differs from seqQ`
+    : undefined);
+}
+
+/**
  * Int32Array [B] with every value in [0, bound]: kvLengths (bound Sk) and seqLens (bound S). The
  * copy that was checked is returned, and is the one used.
  */

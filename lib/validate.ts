@@ -201,14 +201,15 @@ export function expectOneForm(
 /**
  * An options object read once: unknown names are found from its enumerable keys (no value is read
  * for that), then every known option it has (`key in obj`: own or inherited, enumerable or not,
- * class getters included) is copied into a fresh prototype-less object, each getter called exactly
+ * class getters included) is copied into a fresh object, each getter called exactly
  * once. Everything after works on the copy, so a getter or Proxy that answers differently on a
  * second read cannot change what was checked.
  */
 export function expectOptions(name: string, v: unknown, known: ReadonlySet<string>, what = 'an object'): Record<string, unknown> {
   const obj = expectObject(name, v, what);
   expectKnownKeys(name, obj, known);
-  const copy = Object.create(null) as Record<string, unknown>;
+  // Only known names are copied, so a plain object is safe ('__proto__' is never one of them).
+  const copy: Record<string, unknown> = {};
   for (const key of known) if (key in obj) copy[key] = obj[key];
   return copy;
 }
