@@ -153,7 +153,9 @@ void PackWeight(const float* w, bool out_in, int64_t N, int64_t K, float* packed
   std::fill(panels + Panels(N) * kGemmNR * K, end, 0.0f);
 }
 
-bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
+const float* PackedWeightPanels(const float* packed, int64_t N, int64_t K) {
+  float header[kGemmHeaderFloats];
+  std::memcpy(header, packed, sizeof header);  // one read: the checks and the offset see the same values
   float h[7];
   h[0] = kMagic;
   h[1] = kVersion;
@@ -161,23 +163,32 @@ bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
   WriteHalves(h + 3, N);
   WriteHalves(h + 5, K);
   for (int i = 0; i < 7; ++i) {
-    if (!(packed[i] == h[i])) return false;
+    if (!(header[i] == h[i])) return nullptr;
   }
-  const float offset = packed[7];
-  return offset >= kGemmHeaderFloats && offset <= kGemmHeaderFloats + kGemmAlignSlack &&
-         offset == static_cast<float>(static_cast<int64_t>(offset));
+  const float offset = header[7];
+  if (!(offset >= kGemmHeaderFloats && offset <= kGemmHeaderFloats + kGemmAlignSlack &&
+        offset == static_cast<float>(static_cast<int64_t>(offset)))) {
+    return nullptr;
+  }
+  return packed + static_cast<int64_t>(offset);
 }
+
+bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) { return PackedWeightPanels(packed, N, K) != nullptr; }
 
 void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* packed, int64_t N,
                     const float* bias, float* y) {
-  if (M <= 0 || N <= 0) return;
-  // Clamped although the binding checked the header: another in-flight call could have written
-  // into this buffer since, and an offset outside [8, 24] would move every read past the panels.
+  // Clamped, for a caller that did not check the header: an offset outside [8, 24) would move
+  // every read past the panels.
   const float raw_offset = packed[7];
   const int64_t offset = raw_offset >= kGemmHeaderFloats && raw_offset <= kGemmHeaderFloats + kGemmAlignSlack - 1
                              ? static_cast<int64_t>(raw_offset)
                              : kGemmHeaderFloats;
-  const float* panels = packed + offset;
+  GemmPanelsWith(kt, x, M, K, packed + offset, N, bias, y);
+}
+
+void GemmPanelsWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* panels, int64_t N,
+                    const float* bias, float* y) {
+  if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // empty sum: y = bias (or 0)
     for (int64_t i = 0; i < M; ++i) {
       for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias ? bias[j] : 0.0f;
