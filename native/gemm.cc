@@ -73,8 +73,9 @@ void PackA(const float* x, int64_t K, int64_t i0, int64_t mc, int64_t k0, int64_
 }
 
 // The calling thread's A-block workspaces (one per slot, kMC x kKC floats each at most, or one
-// shared block), grown on demand and kept, 64-byte aligned. Reserve throws std::bad_alloc before
-// anything is written.
+// shared block of up to kMC x K floats), 64-byte aligned, reserved before anything is written.
+// Kept between calls up to kKeptScratchFloatsPerThread per compute thread (util.h); a call that
+// needs more (a shared block with a huge K) uses a buffer of its own, freed when it returns.
 thread_local AlignedBuffer t_workspace;
 
 // One work item: y[i0:i0+mc, j0:j0+nc] over the whole of K. The item packs its A block into abuf
@@ -216,7 +217,9 @@ void GemmPanelsWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
   const int64_t rows = std::min(mc, M);  // the shared block's rows, as GemmBlock gets them
   const int64_t stride = share_a ? RoundUp(RoundUp(rows, kt.mr) * K, 16)
                                  : RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
-  float* abuf = t_workspace.Reserve(static_cast<size_t>(share_a ? stride : stride * slots));
+  const CallScratch scratch(t_workspace, static_cast<size_t>(share_a ? stride : stride * slots),
+                            kKeptScratchFloatsPerThread * static_cast<size_t>(Threads()));
+  float* abuf = scratch.data();
   if (share_a) {
     for (int64_t pc = 0; pc < K; pc += kKC) {
       PackA(x, K, 0, rows, pc, std::min(kKC, K - pc), kt.mr, abuf + pc * RoundUp(rows, kt.mr));
