@@ -33,7 +33,7 @@ constexpr int64_t RoundUp(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 // call is reserved by its calling thread), 2 MiB. Enough for the usual shapes to allocate nothing
 // once warm: an attention tile's workspace at D = Dv = 256 (the largest head size of today's usual
 // models) is 208 KiB per slot, and the split partials of a decode step with 8 kv heads of 4 query
-// heads and Dv = 128 are at most 1 MiB whatever Sk; a GEMM slot's A block is 384 KiB, and the one
+// heads and Dv = 128 about 1 MiB (B = 1) whatever Sk; a GEMM slot's A block is 384 KiB, and the one
 // shared A block of a small-M projection is 768 KiB per 1024 of K (3 MiB at K = 4096, within two
 // threads' share). A call that needs more gets its own buffer, freed when it returns.
 constexpr size_t kKeptScratchFloatsPerThread = (size_t{2} << 20) / sizeof(float);
