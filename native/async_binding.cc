@@ -77,10 +77,13 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
     raw.push_back(std::move(r));
   }
 
-  // 2. Check them (no JS runs from here on, so what is checked is what runs).
+  // 2. Check them (no JS runs from here on, so what is checked is what runs). Each op keeps its
+  //    own copies of everything that steers indexing, taken now (ReadSdpaArgs: dims, offsets,
+  //    kvLengths; ReadGemmArgs: the packed weight's header): the job reads none of them from the
+  //    caller's arrays, which JS (or another thread, through a SharedArrayBuffer) can still write.
   std::vector<Op> plan;
   std::vector<Range> written;  // outputs of every op
-  std::vector<Range> trusted;  // inputs whose contents steer indexing: packed weights (header)
+  std::vector<Range> weights;  // packed weights of every op
   for (const RawOp& r : raw) {
     Op o{};
     o.kind = r.kind;
@@ -95,14 +98,15 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
       o.gemm = ReadGemmArgs(env, r.args.data());
       const GemmArgs& g = o.gemm;
       written.push_back(FloatRange("y", g.y, g.M * g.N));
-      trusted.push_back(FloatRange("packed", g.packed, PackedWeightFloats(g.N, g.K)));
+      weights.push_back(FloatRange("packed", g.packed, PackedWeightFloats(g.N, g.K)));
     }
     plan.push_back(std::move(o));
   }
   // An op's output must not overwrite a packed weight of any op in the same call (within one op,
-  // ReadGemmArgs already checks it): the GEMM trusts the header it checked.
+  // ReadGemmArgs already checks it): a later op would multiply by something that is no longer
+  // the weight it was given (its header copy is safe either way).
   for (const Range& w : written) {
-    for (const Range& t : trusted) {
+    for (const Range& t : weights) {
       if (Overlaps(w, t)) {
         ThrowRange(env, std::string("an output (") + w.name + ") of runAsync's ops",
                    std::string("memory that does not overlap any op's ") + t.name, "an overlapping view");

@@ -49,9 +49,10 @@ namespace {
 constexpr int64_t kMaxTileRows = 256;  // bound on KernelTable::tile_rows (rows live on the stack)
 
 // The calling thread's scratch: one tile workspace per slot, plus the split-over-keys partials.
-// Grows to the largest call seen and is kept, so steady-state calls allocate nothing. Sized by
-// the tile (O(Br (D + Bc + Dv)) per slot) and, when split, by fewer than 2 * kSplitTiles items
-// of Rt (Dv + 2) floats; never by Sq or Sk.
+// Sized by the tile (O(Br (D + Bc + Dv)) per slot) and, when split, by fewer than 2 * kSplitTiles
+// items of Rt (Dv + 2) floats; never by Sq or Sk. Kept between calls up to
+// kKeptScratchFloatsPerThread per compute thread (util.h), so steady-state calls allocate nothing;
+// a call that needs more (a huge D or Dv) uses a buffer of its own, freed when it returns.
 thread_local AlignedBuffer t_workspace;
 
 // How a call splits into items; everything RunItem needs besides the workspace.
@@ -267,8 +268,10 @@ void AttentionForward(const AttnArgs& args) {
   // Allocate before anything is written, in this thread, for every slot at once: a failure leaves
   // every output untouched, and the pool threads never allocate.
   const size_t ws = (kt.workspace_floats(s.D, s.Dv) + 15) / 16 * 16;  // keeps each slot 64-byte aligned
-  float* base = t_workspace.Reserve(ws * static_cast<size_t>(slots) +
-                                    plan.partial_floats * static_cast<size_t>(plan.n_items));
+  const CallScratch scratch(t_workspace,
+                            ws * static_cast<size_t>(slots) + plan.partial_floats * static_cast<size_t>(plan.n_items),
+                            kKeptScratchFloatsPerThread * static_cast<size_t>(Threads()));
+  float* base = scratch.data();
   float* partials = base + ws * static_cast<size_t>(slots);
   ParallelFor(plan.n_items, slots, [&](int64_t item, int slot) {
     RunItem(plan, item, base + ws * static_cast<size_t>(slot), partials);

@@ -18,9 +18,11 @@ void InitSdpa(Napi::Env env, Napi::Object exports);
 void InitGemm(Napi::Env env, Napi::Object exports);
 void InitAsyncOps(Napi::Env env, Napi::Object exports);
 
-// sdpa's kSdpaArgCount positional arguments (abi.h), checked (native/sdpa_binding.cc). offsets and kvLengths are
-// copied (into `ints`, which AttnArgs then points into): the kernels index with kvLengths, so they
-// must not change after the check, even when `out` (or another call's output) overlaps them.
+// sdpa's kSdpaArgCount positional arguments (abi.h), checked (native/sdpa_binding.cc). dims are read
+// once into AttnArgs (shape, codes, mask strides, by value); offsets and kvLengths are copied (into
+// `ints`, which AttnArgs then points into): the kernels index with them, so they must not change
+// after the check, even when `out` (or another call's output) overlaps them or another thread
+// writes them (a SharedArrayBuffer; an async call's arrays while it waits on the pool).
 // Copies of an SdpaCall share `ints`, so the pointers stay valid in every copy.
 struct SdpaCall {
   AttnArgs args;
@@ -28,11 +30,14 @@ struct SdpaCall {
 };
 SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args);
 
-// gemm's kGemmArgCount positional arguments (abi.h), checked (native/gemm_binding.cc).
+// gemm's kGemmArgCount positional arguments (abi.h), checked (native/gemm_binding.cc). M, K, N
+// and the panel offset of the packed weight's header are held here by value: RunGemm reads no
+// header and no dim from caller memory.
 struct GemmArgs {
   const float* x;
   int64_t M, K, N;
-  const float* packed;
+  const float* packed;  // the whole packed weight (its header checked once)
+  const float* panels;  // its panels, at the offset that header gave
   const float* bias;  // or null
   float* y;
 };

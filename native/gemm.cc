@@ -73,8 +73,9 @@ void PackA(const float* x, int64_t K, int64_t i0, int64_t mc, int64_t k0, int64_
 }
 
 // The calling thread's A-block workspaces (one per slot, kMC x kKC floats each at most, or one
-// shared block), grown on demand and kept, 64-byte aligned. Reserve throws std::bad_alloc before
-// anything is written.
+// shared block of up to kMC x K floats), 64-byte aligned, reserved before anything is written.
+// Kept between calls up to kKeptScratchFloatsPerThread per compute thread (util.h); a call that
+// needs more (a shared block with a huge K) uses a buffer of its own, freed when it returns.
 thread_local AlignedBuffer t_workspace;
 
 // One work item: y[i0:i0+mc, j0:j0+nc] over the whole of K. The item packs its A block into abuf
@@ -153,7 +154,9 @@ void PackWeight(const float* w, bool out_in, int64_t N, int64_t K, float* packed
   std::fill(panels + Panels(N) * kGemmNR * K, end, 0.0f);
 }
 
-bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
+const float* PackedWeightPanels(const float* packed, int64_t N, int64_t K) {
+  float header[kGemmHeaderFloats];
+  std::memcpy(header, packed, sizeof header);  // one read: the checks and the offset see the same values
   float h[7];
   h[0] = kMagic;
   h[1] = kVersion;
@@ -161,23 +164,32 @@ bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) {
   WriteHalves(h + 3, N);
   WriteHalves(h + 5, K);
   for (int i = 0; i < 7; ++i) {
-    if (!(packed[i] == h[i])) return false;
+    if (!(header[i] == h[i])) return nullptr;
   }
-  const float offset = packed[7];
-  return offset >= kGemmHeaderFloats && offset <= kGemmHeaderFloats + kGemmAlignSlack &&
-         offset == static_cast<float>(static_cast<int64_t>(offset));
+  const float offset = header[7];
+  if (!(offset >= kGemmHeaderFloats && offset <= kGemmHeaderFloats + kGemmAlignSlack &&
+        offset == static_cast<float>(static_cast<int64_t>(offset)))) {
+    return nullptr;
+  }
+  return packed + static_cast<int64_t>(offset);
 }
+
+bool PackedWeightMatches(const float* packed, int64_t N, int64_t K) { return PackedWeightPanels(packed, N, K) != nullptr; }
 
 void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* packed, int64_t N,
                     const float* bias, float* y) {
-  if (M <= 0 || N <= 0) return;
-  // Clamped although the binding checked the header: another in-flight call could have written
-  // into this buffer since, and an offset outside [8, 24] would move every read past the panels.
+  // Clamped, for a caller that did not check the header: an offset outside [8, 24) would move
+  // every read past the panels.
   const float raw_offset = packed[7];
   const int64_t offset = raw_offset >= kGemmHeaderFloats && raw_offset <= kGemmHeaderFloats + kGemmAlignSlack - 1
                              ? static_cast<int64_t>(raw_offset)
                              : kGemmHeaderFloats;
-  const float* panels = packed + offset;
+  GemmPanelsWith(kt, x, M, K, packed + offset, N, bias, y);
+}
+
+void GemmPanelsWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* panels, int64_t N,
+                    const float* bias, float* y) {
+  if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // empty sum: y = bias (or 0)
     for (int64_t i = 0; i < M; ++i) {
       for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias ? bias[j] : 0.0f;
@@ -205,7 +217,9 @@ void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_
   const int64_t rows = std::min(mc, M);  // the shared block's rows, as GemmBlock gets them
   const int64_t stride = share_a ? RoundUp(RoundUp(rows, kt.mr) * K, 16)
                                  : RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
-  float* abuf = t_workspace.Reserve(static_cast<size_t>(share_a ? stride : stride * slots));
+  const CallScratch scratch(t_workspace, static_cast<size_t>(share_a ? stride : stride * slots),
+                            kKeptScratchFloatsPerThread * static_cast<size_t>(Threads()));
+  float* abuf = scratch.data();
   if (share_a) {
     for (int64_t pc = 0; pc < K; pc += kKC) {
       PackA(x, K, 0, rows, pc, std::min(kKC, K - pc), kt.mr, abuf + pc * RoundUp(rows, kt.mr));

@@ -31,18 +31,28 @@ int64_t PackedWeightFloats(int64_t N, int64_t K);
 // Packs w ('out-in': [N, K]; otherwise [K, N]) into `packed` (PackedWeightFloats(N, K) floats).
 void PackWeight(const float* w, bool out_in, int64_t N, int64_t K, float* packed);
 
+// The panels of `packed` (at least PackedWeightFloats(N, K) floats): packed + the header's panel
+// offset, or null when the header is not a valid one for exactly N, K. The header is read once
+// (into a copy, which is what is checked), so a buffer that another thread rewrites meanwhile
+// yields a pointer inside it or null, never one checked against other values.
+const float* PackedWeightPanels(const float* packed, int64_t N, int64_t K);
+
 // True when `packed` (at least PackedWeightFloats(N, K) floats) carries a valid header for exactly N, K.
 bool PackedWeightMatches(const float* packed, int64_t N, int64_t K);
 
 // y[i*N + j] = sum_k x[i*K + k] * B[k, j] + (bias ? bias[j] : 0), for i < M, j < N.
 // M, N, K >= 1. `packed` must come from PackWeight(.., N, K, ..): its header (panel
-// offset) is trusted here, so check an untrusted buffer with PackedWeightMatches first (the binding does).
-// y must not overlap x, packed or bias. May throw std::bad_alloc (A-block workspace).
-// Runs on the GEMM table of the kernel set in use (dispatch.h).
+// offset) is trusted here, so check an untrusted buffer with PackedWeightPanels first and run
+// GemmPanelsWith on its result (the binding does). y must not overlap x, packed or bias. May throw
+// std::bad_alloc (A-block workspace). Runs on the GEMM table of the kernel set in use (dispatch.h).
 void GemmPacked(const float* x, int64_t M, int64_t K, const float* packed, int64_t N, const float* bias, float* y);
 
 // Same with an explicit kernel table (tests and benchmarks compare ISAs with it).
 void GemmPackedWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* packed, int64_t N,
+                    const float* bias, float* y);
+
+// Same, given the panels themselves (PackedWeightPanels(packed, N, K)): reads nothing of the header.
+void GemmPanelsWith(const GemmKernelTable& kt, const float* x, int64_t M, int64_t K, const float* panels, int64_t N,
                     const float* bias, float* y);
 
 }  // namespace qkv

@@ -6,7 +6,8 @@
 //   gemmPack(w, outIn, N, K, packed) -> packed         w: Float32Array(N*K), [N, K] if outIn else [K, N]
 //   gemm(x, M, K, packed, N, bias, y) -> y             y[M, N] = x[M, K] . B + bias (bias null/undefined = none)
 //                                                      (also a 'gemm' op of runAsync, native/async_binding.cc)
-// `packed` must be a gemmPack result for exactly this N and K (its header is checked: RangeError).
+// `packed` must be a gemmPack result for exactly this N and K (its header is read once and checked:
+// RangeError).
 #include <napi.h>
 
 #include <new>
@@ -14,6 +15,7 @@
 
 #include "args.h"
 #include "bindings.h"
+#include "dispatch.h"
 #include "gemm.h"
 #include "kernels/gemm_kernels.h"
 #include "util.h"
@@ -99,7 +101,11 @@ GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args) {
   const Extent p_len = PackedLength(env, g.N, g.K);
   g.x = ExpectF32(args[0], "x", x_len);
   g.packed = ExpectF32(args[3], "packed", p_len);
-  if (!PackedWeightMatches(g.packed, g.N, g.K)) {
+  // The header is read once, here: the GEMM then only uses the panels pointer taken from that
+  // copy, never the header again (another thread may rewrite it, while this runs or while an
+  // async call waits on the pool).
+  g.panels = PackedWeightPanels(g.packed, g.N, g.K);
+  if (g.panels == nullptr) {
     ThrowRange(env, "packed",
                "a weight packed by gemmPack for N = " + std::to_string(g.N) + ", K = " + std::to_string(g.K),
                "a buffer with another header");
@@ -112,7 +118,7 @@ GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args) {
   return g;
 }
 
-void RunGemm(const GemmArgs& g) { GemmPacked(g.x, g.M, g.K, g.packed, g.N, g.bias, g.y); }
+void RunGemm(const GemmArgs& g) { GemmPanelsWith(Kernels().gemm, g.x, g.M, g.K, g.panels, g.N, g.bias, g.y); }
 
 void InitGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmPackedLength", Napi::Function::New(env, GemmPackedLength, "gemmPackedLength"));

@@ -7,10 +7,12 @@
 //   k, v: Float32Arrays (kvDtype float32) or Uint16Arrays of IEEE binary16 bits (float16)
 //   mask: Float32Array (added) | Uint8Array (0 blocks) | null; its kind follows its type.
 // Positional arguments keep the per-call cost low (no property lookups). Every length is checked
-// here before the kernel runs; dims and values that could move a pointer are range-checked.
+// here before the kernel runs; dims and values that could move a pointer are range-checked, on
+// copies read once (dims, offsets, kvLengths): the kernels never read them from the caller's memory.
 #include <napi.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -69,8 +71,13 @@ void ReadMask(const Napi::Env& env, const Napi::Value& mask, const int32_t* dims
 }  // namespace
 
 SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
-  const int32_t* dims = static_cast<const int32_t*>(
-      ExpectTyped(args[4], "dims", napi_int32_array, ExtentOf(env, "dims", {{"SDPA_DIM_SLOTS.length", kSdpaDimCount}})));
+  // Every value that steers indexing is read once, into memory of this call, and only the copy is
+  // checked and used: the caller's arrays may be views of a SharedArrayBuffer that another thread
+  // rewrites while this runs (and an async call's arrays stay writable from JS while it is queued).
+  int32_t dims[kSdpaDimCount];
+  const void* dims_data =
+      ExpectTyped(args[4], "dims", napi_int32_array, ExtentOf(env, "dims", {{"SDPA_DIM_SLOTS.length", kSdpaDimCount}}));
+  std::memcpy(dims, dims_data, sizeof dims);
   for (int i = kDimB; i <= kDimDv; ++i) {
     if (dims[i] < 1) ThrowRange(env, DimName(i), "a positive integer", std::to_string(dims[i]));
   }
@@ -101,8 +108,8 @@ SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
   const auto* offsets = static_cast<const int32_t*>(OptionalTyped(args[8], "offsets", napi_int32_array, per_batch));
   if (a.causal && offsets == nullptr) ThrowRange(env, "offsets", "Int32Array(" + std::to_string(s.B) + ") when causal", Describe(args[8]));
   const auto* kv_lengths = static_cast<const int32_t*>(OptionalTyped(args[9], "kvLengths", napi_int32_array, per_batch));
-  // Copied before the check, so that what was checked is what the kernels read (out, weights or
-  // scores may overlap these arrays, and an async call's buffers stay reachable from JS).
+  // Copied before the check, as dims, so that what was checked is what the kernels read (out,
+  // weights or scores may overlap these arrays too).
   SdpaCall call;
   if (offsets != nullptr || kv_lengths != nullptr) {
     call.ints = std::make_shared<std::vector<int32_t>>(2 * s.B);
