@@ -83,19 +83,34 @@ int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> dims
 }
 
 Extent ExtentOf(const Napi::Env& env, const char* name, std::initializer_list<NamedDim> dims) {
-  Extent e{1, ""};
-  std::string names, values;
+  Extent e{};
+  e.length = 1;
   for (const NamedDim& d : dims) {
     e.length = CheckedProduct(env, {e.length, d.value}, name);
-    if (!names.empty()) {
+    if (e.n_dims < kMaxExtentDims) e.dims[e.n_dims++] = d;
+  }
+  return e;
+}
+
+std::string FormulaOf(const Extent& e) {
+  if (e.function != nullptr) {
+    std::string names, values;
+    for (int i = 0; i < e.n_dims; ++i) {
+      names += (i > 0 ? ", " : "") + std::string(e.dims[i].name);
+      values += (i > 0 ? ", " : "") + std::to_string(e.dims[i].value);
+    }
+    return std::string(e.function) + "(" + names + ") = " + e.function + "(" + values + ") = " + std::to_string(e.length);
+  }
+  std::string names, values;
+  for (int i = 0; i < e.n_dims; ++i) {
+    if (i > 0) {
       names += '*';
       values += '*';
     }
-    names += d.name;
-    values += std::to_string(d.value);
+    names += e.dims[i].name;
+    values += std::to_string(e.dims[i].value);
   }
-  e.formula = dims.size() == 1 ? names + " = " + values : names + " = " + values + " = " + std::to_string(e.length);
-  return e;
+  return e.n_dims == 1 ? names + " = " + values : names + " = " + values + " = " + std::to_string(e.length);
 }
 
 void ThrowLength(const Napi::Env& env, const std::string& name, const std::string& formula, int64_t actual) {
@@ -116,7 +131,7 @@ void* ExpectTyped(const Napi::Value& v, const char* name, napi_typedarray_type t
   napi_status status = napi_get_typedarray_info(v.Env(), v, &actual_type, &element_length, &data, nullptr, nullptr);
   NAPI_THROW_IF_FAILED(v.Env(), status, nullptr);
   if (static_cast<int64_t>(element_length) != e.length) {
-    ThrowLength(v.Env(), name, e.formula, static_cast<int64_t>(element_length));
+    ThrowLength(v.Env(), name, FormulaOf(e), static_cast<int64_t>(element_length));
   }
   // A detached view has length 0 and every length asked for here is at least 1, so a pointer
   // returned here is never null and never points at a detached buffer.

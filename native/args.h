@@ -26,16 +26,23 @@ double ExpectFinite(const Napi::Value& v, const char* name);
 // array, and small enough that every index computed from it fits int64_t).
 int64_t CheckedProduct(const Napi::Env& env, std::initializer_list<int64_t> dims, const char* name);
 
-// The length a buffer must have, with the formula a message shows for it, as lib/validate.ts
-// writes it: "B*H*Sq*D = 1*8*16*64 = 8192", or "B = 2" for a single dim.
-struct Extent {
-  int64_t length;
-  std::string formula;
-};
 struct NamedDim {
   const char* name;  // the DESIGN.md letter: B, H, Sq, M, K, ...
   int64_t value;
 };
+// The length a buffer must have, and the dims it is the product of, for the formula a message
+// shows (as lib/validate.ts writes it: "B*H*Sq*D = 1*8*16*64 = 8192", or "B = 2" for a single
+// dim). The formula is built only when a message needs it: a call that passes its checks makes
+// no string.
+constexpr int kMaxExtentDims = 5;
+struct Extent {
+  int64_t length;
+  NamedDim dims[kMaxExtentDims];
+  int n_dims;
+  // When set, the length is this function of the dims: "gemmPackedLength(N, K) = gemmPackedLength(3, 4) = 88".
+  const char* function;
+};
+std::string FormulaOf(const Extent& e);
 // The product of dims (overflow-checked as CheckedProduct, naming `name`).
 Extent ExtentOf(const Napi::Env& env, const char* name, std::initializer_list<NamedDim> dims);
 

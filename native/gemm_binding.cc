@@ -36,8 +36,13 @@ Extent PackedLength(const Napi::Env& env, int64_t N, int64_t K) {
   const int64_t body = CheckedProduct(env, {CeilDiv(N, kGemmNR), int64_t{kGemmNR}, K}, "packed");
   const int64_t len = PackedWeightFloats(N, K);
   if (len != body + kGemmHeaderFloats + kGemmAlignSlack) ThrowRange(env, "packed", "a consistent length", "other");
-  return {len, "gemmPackedLength(N, K) = gemmPackedLength(" + std::to_string(N) + ", " + std::to_string(K) +
-                   ") = " + std::to_string(len)};
+  Extent e{};
+  e.length = len;
+  e.dims[0] = {"N", N};
+  e.dims[1] = {"K", K};
+  e.n_dims = 2;
+  e.function = "gemmPackedLength";
+  return e;
 }
 
 bool Overlap(const float* a, int64_t na, const float* b, int64_t nb) {

@@ -25,21 +25,29 @@ export const KV_DTYPES = ['float32', 'float16'] as const;
 /** Mask kinds, as the binding derives them from the mask: null, Float32Array (added), Uint8Array (0 blocks). */
 export const MASK_KINDS = ['none', 'float', 'bool'] as const;
 
-const SLOT = Object.fromEntries(SDPA_DIM_SLOTS.map((name, i) => [name, i])) as Record<SdpaDimSlot, number>;
+/** Each slot's index, as module constants: sdpaDims runs on every native call. */
+const slot = (name: SdpaDimSlot): number => SDPA_DIM_SLOTS.indexOf(name);
+const B = slot('B'), H = slot('H'), HKV = slot('Hkv'), SQ = slot('Sq'), SK = slot('Sk'), D = slot('D'), DV = slot('Dv');
+const LAYOUT = slot('layout'), CAUSAL = slot('causal'), KV_DTYPE = slot('kvDtype');
+const MASK_B = slot('maskB'), MASK_H = slot('maskH'), MASK_Q = slot('maskQ'), MASK_K = slot('maskK');
 
 /** The dims array the binding reads for a plan. Per call: an async call holds its own. */
 export function sdpaDims(p: SdpaPlan): Int32Array {
   const dims = new Int32Array(SDPA_DIM_SLOTS.length);
-  dims[SLOT.B] = p.B;
-  dims[SLOT.H] = p.H;
-  dims[SLOT.Hkv] = p.Hkv;
-  dims[SLOT.Sq] = p.Sq;
-  dims[SLOT.Sk] = p.Sk;
-  dims[SLOT.D] = p.D;
-  dims[SLOT.Dv] = p.Dv;
-  dims[SLOT.layout] = LAYOUTS.indexOf(p.layout);
-  dims[SLOT.causal] = p.causal ? 1 : 0;
-  [dims[SLOT.maskB], dims[SLOT.maskH], dims[SLOT.maskQ], dims[SLOT.maskK]] = p.maskDims;
-  dims[SLOT.kvDtype] = KV_DTYPES.indexOf(p.kvDtype ?? 'float32');
+  dims[B] = p.B;
+  dims[H] = p.H;
+  dims[HKV] = p.Hkv;
+  dims[SQ] = p.Sq;
+  dims[SK] = p.Sk;
+  dims[D] = p.D;
+  dims[DV] = p.Dv;
+  dims[LAYOUT] = p.layout === 'bhsd' ? 0 : 1; // LAYOUTS order
+  dims[CAUSAL] = p.causal ? 1 : 0;
+  const m = p.maskDims;
+  dims[MASK_B] = m[0];
+  dims[MASK_H] = m[1];
+  dims[MASK_Q] = m[2];
+  dims[MASK_K] = m[3];
+  dims[KV_DTYPE] = p.kvDtype === 'float16' ? 1 : 0; // KV_DTYPES order
   return dims;
 }
