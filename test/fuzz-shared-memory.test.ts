@@ -102,7 +102,7 @@ function blocksMatch(got: Float32Array, candidates: Float32Array[], B: number): 
 
 async function sdpaCase(g: Gen, t: Target): Promise<string | null> {
   const H = g.int(1, 2);
-  const [B, Sq, Sk, D] = [g.int(1, 3), g.int(1, 4), g.int(1, 6), g.int(1, 6)];
+  const [B, Sq, Sk, D] = [g.int(1, 3), g.int(1, 4), g.int(2, 6), g.int(1, 6)];
   const scribble = g.chance(0.3);
   const isAsync = g.chance(0.4);
   const q = scribble ? sharedF32(g, B * H * Sq * D) : g.f32(B * H * Sq * D, 'plain');
@@ -112,7 +112,9 @@ async function sdpaCase(g: Gen, t: Target): Promise<string | null> {
   const base: Record<string, unknown> = { batch: B, heads: H, seqQ: Sq, seqK: Sk, headDim: D };
   const ints: Array<{ a: Int32Array; values: number[] }> = [];
   const invalid = g.chance(0.4);
-  const kvValues = [0, Sk, ...(invalid ? [g.pick([Sk + 1, 2 ** 30, -1, -(2 ** 31)])] : [])];
+  // A middle value too: bottom-right causal offsets come from kvLengths, so a call that derived
+  // them from one read and masked keys with another matches none of the plain calls.
+  const kvValues = [0, ...(Sk > 1 ? [g.int(1, Sk - 1)] : []), Sk, ...(invalid ? [g.pick([Sk + 1, 2 ** 30, -1, -(2 ** 31)])] : [])];
   const kvLengths = sharedI32(B).fill(Sk);
   ints.push({ a: kvLengths, values: kvValues });
   const opts: Record<string, unknown> = { ...base, kvLengths, out };
@@ -122,8 +124,8 @@ async function sdpaCase(g: Gen, t: Target): Promise<string | null> {
     const queryOffset = sharedI32(B);
     ints.push({ a: queryOffset, values: offValues });
     opts.queryOffset = queryOffset;
-  } else if (g.chance(0.4)) {
-    opts.causal = g.pick([true, 'top-left']);
+  } else if (g.chance(0.6)) {
+    opts.causal = g.pick([true, 'bottom-right', 'top-left']);
   }
   if (scribble && g.chance(0.5)) opts.mask = { data: sharedF32(g, Sq * Sk), dims: [Sq, Sk] };
   const floats = scribble ? [q, k, v, out, ...(opts.mask ? [(opts.mask as { data: Float32Array }).data] : [])] : [];
