@@ -6,6 +6,10 @@
 // the argument, with `out` (and weights/scores) untouched; the process never dies.
 // Reproducible: QKV_FUZZ_SEED=<seed> replays a run (QKV_FUZZ_ONLY=<index> one call of it);
 // QKV_FUZZ_SCALE multiplies the time budget. A failure prints the seed, the index and the call.
+// Callers that lie have fuzzers of their own: fuzz-hostile-options (getters and Proxies that change
+// their answer), fuzz-lying-arrays (typed-array subclasses and Proxies), fuzz-shared-memory (buffers a
+// worker writes during calls), fuzz-signals (hostile AbortSignals), fuzz-float-range (scale and
+// softcap at float32's limits) and fuzz-allocation (allocation failure under ulimit -v).
 import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
 import * as J from '../lib/js.js';

@@ -519,3 +519,199 @@ export function cpuKernelSet(): 'avx512' | 'avx2' | 'neon' | 'scalar' | null {
   if (avx2 && flags.has('avx512f')) return 'avx512';
   return avx2 ? 'avx2' : 'scalar';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile callers: values that answer differently on a second read, typed arrays that lie about
+// themselves, and what the process reports (uncaught errors, warnings) while a test runs.
+
+/** How an object's flipping keys are made: own getters, a Proxy's get trap, or getters on its prototype. */
+export type FlipForm = 'getters' | 'proxy' | 'inherited';
+export const FLIP_FORMS: readonly FlipForm[] = ['getters', 'proxy', 'inherited'];
+
+/**
+ * An object with the keys of `first`, each answering first[key] on its first read; the keys of
+ * `later` answer later[key] on every read after that (`onFirstRead`, when given, runs inside the
+ * first read of that key). Counts reads per key in `reads`.
+ */
+export function flipping(
+  form: FlipForm, first: Record<string, unknown>, later: Record<string, unknown>,
+  onFirstRead: Record<string, () => void> = {}, reads: Record<string, number> = {},
+): Record<string, unknown> {
+  const answer = (key: string): unknown => {
+    const n = (reads[key] = (reads[key] ?? 0) + 1);
+    if (n === 1) onFirstRead[key]?.();
+    return n > 1 && key in later ? later[key] : first[key];
+  };
+  if (form === 'proxy') {
+    return new Proxy({ ...first }, {
+      get: (target, key, receiver) => (typeof key === 'string' && key in first ? answer(key) : Reflect.get(target, key, receiver)),
+    });
+  }
+  const descriptors: PropertyDescriptorMap = {};
+  for (const key of Object.keys(first)) descriptors[key] = { get: () => answer(key), enumerable: true, configurable: true };
+  if (form === 'getters') return Object.defineProperties({}, descriptors);
+  return Object.create(Object.defineProperties({}, descriptors)) as Record<string, unknown>;
+}
+
+/** A Proxy over an array whose listed indices (or 'length') answer `later[i]` after their first read. */
+export function flippingArray<T extends object>(target: T, later: Record<string, unknown>, reads: Record<string, number> = {}): T {
+  return new Proxy(target, {
+    get(t, key, receiver) {
+      if (typeof key === 'string' && key in later) {
+        const n = (reads[key] = (reads[key] ?? 0) + 1);
+        if (n > 1) return later[key];
+      }
+      const v = Reflect.get(t, key, receiver);
+      return typeof v === 'function' && ArrayBuffer.isView(t) ? v.bind(t) : v;
+    },
+  });
+}
+
+/** What a lying typed array misreports or replaces; every lie is an own accessor or method of its class. */
+export interface Lies {
+  /** What `length` (and `byteLength`, in bytes) claim. */
+  length?: number;
+  /** subarray / slice / fill / set / map: throw, or answer with garbage of the wrong size. */
+  methods?: 'throw' | 'garbage';
+  /** `constructor` (and Symbol.species through it) makes arrays of garbage. */
+  species?: boolean;
+}
+
+/**
+ * An instance of a Float32Array (or Int32Array / Uint8Array) subclass that lies as `lies` says,
+ * over `real` elements (copied from `data`) placed inside a larger buffer whose `guard` elements
+ * before and after hold `guardValue`. `guardsIntact()` says whether anything wrote outside the view.
+ */
+export function liar<T extends Float32Array | Int32Array | Uint8Array>(
+  Base: new (...args: never[]) => T, data: ArrayLike<number>, lies: Lies, guard = 4, guardValue = 77,
+): { array: T; guardsIntact: () => boolean } {
+  const B = Base as unknown as { new (buffer: ArrayBufferLike, offset: number, length: number): T; new (n: number): T; BYTES_PER_ELEMENT: number };
+  const elem = B.BYTES_PER_ELEMENT;
+  const claimed = lies.length;
+  const garbage = (n: number): T => {
+    const g = new B(Math.max(0, n));
+    g.fill(-999 as never);
+    return g;
+  };
+  const liarMethod = (name: string) => function (this: T, ...args: unknown[]): unknown {
+    if (lies.methods === 'throw') throw new Error(`the lying ${name}() was called`);
+    return garbage((claimed ?? data.length) + args.length + 2);
+  };
+  const LyingBase = B as unknown as new (buffer: ArrayBufferLike, offset: number, length: number) => object;
+  class Lying extends LyingBase {}
+  const proto = Lying.prototype as unknown as Record<PropertyKey, unknown>;
+  if (claimed !== undefined) {
+    Object.defineProperty(proto, 'length', { get: () => claimed, configurable: true });
+    Object.defineProperty(proto, 'byteLength', { get: () => claimed * elem, configurable: true });
+  }
+  if (lies.methods) for (const m of ['subarray', 'slice', 'fill', 'set', 'map', 'at', 'copyWithin']) Object.defineProperty(proto, m, { value: liarMethod(m), configurable: true, writable: true });
+  if (lies.species) {
+    const Species = function (this: unknown, ...args: unknown[]) {
+      if (lies.methods === 'throw') throw new Error('the lying species constructor was called');
+      return garbage(typeof args[0] === 'number' ? args[0] + 5 : (claimed ?? data.length) + 5);
+    };
+    Object.defineProperty(proto, 'constructor', { value: { [Symbol.species]: Species }, configurable: true, writable: true });
+  }
+  const buffer = new ArrayBuffer(elem * (data.length + 2 * guard));
+  const whole = new B(buffer, 0, data.length + 2 * guard);
+  whole.fill(guardValue as never);
+  const array = new Lying(buffer, elem * guard, data.length) as T;
+  B.prototype.set.call(array, data as never);
+  const guardsIntact = () => {
+    for (let i = 0; i < guard; i++) if (whole[i] !== guardValue || whole[guard + data.length + i] !== guardValue) return false;
+    return true;
+  };
+  return { array, guardsIntact };
+}
+
+/** A Proxy over a typed array that forwards everything (it is still not a typed array). */
+export function proxied<T extends object>(target: T): T {
+  return new Proxy(target, {
+    get(t, key) {
+      const v = Reflect.get(t, key, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
+/** What the process reported while `fn` ran: uncaught exceptions, unhandled rejections, warnings (by name). */
+export async function watchProcess<R>(fn: () => Promise<R>): Promise<{ result: R; uncaught: unknown[]; warnings: string[] }> {
+  const uncaught: unknown[] = [];
+  const warnings: string[] = [];
+  const onError = (e: unknown) => uncaught.push(e);
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  process.on('warning', onWarning);
+  try {
+    const result = await fn();
+    // Warnings and unhandled rejections are reported on a later turn.
+    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r));
+    return { result, uncaught, warnings };
+  } finally {
+    process.off('uncaughtException', onError);
+    process.off('unhandledRejection', onError);
+    process.off('warning', onWarning);
+  }
+}
+
+/** How a Promise settled within `ms` ms: its value, its rejection, or 'hang'. */
+export function settleWithin<T>(p: Promise<T>, ms: number): Promise<{ status: 'fulfilled'; value: T } | { status: 'rejected'; reason: unknown } | { status: 'hang' }> {
+  let timer: ReturnType<typeof setTimeout>;
+  const hang = new Promise<{ status: 'hang' }>((r) => (timer = setTimeout(() => r({ status: 'hang' }), ms)));
+  return Promise.race([
+    p.then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason })),
+    hang,
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Every way this machine serves the public API, with the whole face at hand (async functions and
+ * classes included): qkv/js, then qkv under each native kernel set (run() holds the kernel set
+ * while the call's synchronous part runs), or qkv alone when it has no native binary.
+ */
+export interface Target {
+  name: string;
+  face: any;
+  run<R>(fn: () => R): R;
+}
+export const targets: Target[] = [
+  { name: 'js', face: J, run: (fn) => fn() },
+  ...(nativeKernelSets.length > 0
+    ? nativeKernelSets.map((set): Target => ({ name: `native-${set}`, face: N, run: (fn) => withSimd(set, fn) }))
+    : [{ name: 'qkv', face: N, run: <R>(fn: () => R): R => fn() }]),
+];
+
+/** How a call ended: the Float32Arrays of its result (copied), or what it threw or rejected with. */
+export type CallOutcome = { arrays: Float32Array[]; error?: undefined } | { error: unknown; arrays?: undefined };
+
+/** Runs fn (awaiting a Promise it returns) and copies the Float32Arrays of its result. */
+export async function outcomeOf(fn: () => unknown): Promise<CallOutcome> {
+  try {
+    let r = fn();
+    if (r instanceof Promise) r = await r;
+    const copy = (a: Float32Array) => Float32Array.from(a);
+    if (r instanceof Float32Array) return { arrays: [copy(r)] };
+    if (r && typeof r === 'object') return { arrays: Object.values(r).filter((a) => a instanceof Float32Array).map((a) => copy(a as Float32Array)) };
+    return { arrays: [] };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** null when two outcomes are the same (same error class and message, or results within firstMismatch's tolerance). */
+export function outcomeDifference(a: CallOutcome, b: CallOutcome, tol?: (x: ArrayLike<number>, y: ArrayLike<number>) => number): string | null {
+  if (a.error !== undefined || b.error !== undefined) {
+    if (a.error !== undefined && b.error !== undefined && describeError(a.error) === describeError(b.error)) return null;
+    return `${a.error !== undefined ? describeError(a.error) : 'a result'} / ${b.error !== undefined ? describeError(b.error) : 'a result'}`;
+  }
+  const x = a.arrays!;
+  const y = b.arrays!;
+  if (x.length !== y.length) return `${x.length} result arrays / ${y.length}`;
+  for (let i = 0; i < x.length; i++) {
+    const bad = (tol ?? firstMismatch)(x[i]!, y[i]!);
+    if (bad >= 0) return `result ${i} differs at [${bad}]: ${x[i]![bad]} / ${y[i]![bad]}`;
+  }
+  return null;
+}
