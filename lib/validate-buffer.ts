@@ -55,6 +55,13 @@ export function snapshotInt32(v: Int32Array): Int32Array {
   return new Int32Array(v);
 }
 
+const intrinsicFill = (TypedArrayPrototype as { fill: (this: ArrayBufferView, v: number, start: number, end: number) => unknown }).fill;
+
+/** a[start, end) = value through the intrinsic fill, never an own or subclass `fill` of the caller's array. */
+export function fillF32(a: Float32Array, value: number, start: number, end: number): void {
+  intrinsicFill.call(a, value, start, end);
+}
+
 /**
  * A private copy of a Float32Array (a bias the layer keeps): made by the constructor from the
  * internal slots, never through the caller's `slice` or its species.

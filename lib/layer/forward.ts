@@ -23,7 +23,7 @@ import {
   expectAllFinite, expectBoolean, expectDim, expectF32, expectOptions, optionalDim,
   rangeError,
 } from '../validate.js';
-import { allocateF32, expectNoOverlap, typedArrayKind } from '../validate-buffer.js';
+import { allocateF32, expectNoOverlap, fillF32, typedArrayKind } from '../validate-buffer.js';
 import { expectFixedLength, expectSignal } from '../validate-async.js';
 import { expectRoomInCache, expectUsableCache } from '../validate-cache.js';
 import { expectKvLengths, expectMask, expectSeqLens, rowsOf } from '../validate-tensor.js';
@@ -282,7 +282,7 @@ function zeroPaddedRows(
   for (let b = 0; b < B; b++) {
     const n = seqLens[b]!;
     if (n >= S) continue;
-    y.fill(0, (b * S + n) * E, (b + 1) * S * E);
+    fillF32(y, 0, (b * S + n) * E, (b + 1) * S * E); // y may be the caller's out: not its own fill()
     if (weights) for (let h = 0; h < H; h++) weights.fill(0, ((b * H + h) * S + n) * Sk, (b * H + h + 1) * S * Sk);
   }
 }
