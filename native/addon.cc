@@ -13,7 +13,7 @@
 //   _abi() -> { sdpaDimSlots, maxThreads, layouts, kvDtypes, maskKinds }   native/abi.h, for tests
 #include <napi.h>
 
-#include <atomic>
+#include <mutex>
 #include <string>
 
 #include "abi.h"
@@ -51,7 +51,11 @@ std::string ExpectString(const Napi::Value& v, const char* name, const char* wha
 // process-wide, so only the first configure in the process applies them: a worker_thread that
 // loads the package later (with its own copy of the environment) does not reset what the process
 // chose or what setThreads() changed since. Returns whether this call applied them.
-std::atomic<bool> g_configured{false};
+// Held while the first configure applies its settings and by setThreads: a worker_thread's
+// configure that finds the flag set, or a setThreads racing the first configure, then sees the
+// settings applied, not half of them, and the first configure cannot overwrite a later setThreads.
+std::mutex g_settings_mu;
+bool g_configured = false;  // guarded by g_settings_mu
 
 Napi::Value Configure(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -71,11 +75,12 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
     for (int i = 0; i < n; ++i) known = known || simd == names[i];
     if (!known) qkv::ThrowRange(env, "simd", "'auto' or a kernel set of supportedSimd()", "'" + simd + "'");
   }
-  bool expected = false;
-  if (!g_configured.compare_exchange_strong(expected, true)) return Napi::Boolean::New(env, false);
+  std::lock_guard<std::mutex> lock(g_settings_mu);
+  if (g_configured) return Napi::Boolean::New(env, false);
   qkv::ConfigureAsyncPriority(priority == "idle");
   qkv::ConfigureSimd(simd.c_str());
   qkv::SetThreads(threads);
+  g_configured = true;
   return Napi::Boolean::New(env, true);
 }
 
@@ -93,7 +98,9 @@ Napi::Value AsyncPriority(const Napi::CallbackInfo& info) {
 
 // The pool is process-wide: every worker_thread and every call shares it.
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  qkv::SetThreads(static_cast<int>(qkv::ExpectInt(info[0], "threads", 1, qkv::kMaxThreads)));
+  const int n = static_cast<int>(qkv::ExpectInt(info[0], "threads", 1, qkv::kMaxThreads));
+  std::lock_guard<std::mutex> lock(g_settings_mu);
+  qkv::SetThreads(n);
   return info.Env().Undefined();
 }
 
