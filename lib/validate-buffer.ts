@@ -108,10 +108,12 @@ export function isResizable(v: ArrayBufferView): boolean {
 
 /** Whether two views share any byte of memory. */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  const va = viewOf(a);
-  const vb = viewOf(b);
-  if (va.buffer !== vb.buffer) return false;
-  return va.byteOffset < vb.byteOffset + vb.byteLength && vb.byteOffset < va.byteOffset + va.byteLength;
+  // Called for every (output, input) pair of every call: the getters directly, no viewOf objects,
+  // and the offsets only when the buffers are the same.
+  if (bufferGetter.call(a) !== bufferGetter.call(b)) return false;
+  const aStart = byteOffsetGetter.call(a) as number;
+  const bStart = byteOffsetGetter.call(b) as number;
+  return aStart < bStart + (byteLengthGetter.call(b) as number) && bStart < aStart + (byteLengthGetter.call(a) as number);
 }
 
 /** Rejects an output that shares memory with any input or other output. */
