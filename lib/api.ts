@@ -21,25 +21,28 @@ type Field<N extends string, F> = F extends 'yes' ? { [P in N]: Float32Array } :
 
 /**
  * What scaledDotProductAttention returns for options of type O: `out` (a Float32Array) unless
- * `weights` or `scores` is `true`, then `{ output, weights?, scores? }` with each field asked for
- * present. A flag typed `boolean` (not a literal) may be either, so the result is the union: the
- * type holds for every value of O, not only for literals.
+ * `weights`, `scores` or `lse` is `true`, then `{ output, weights?, scores?, lse? }` with each field
+ * asked for present. A flag typed `boolean` (not a literal) may be either, so the result is the
+ * union: the type holds for every value of O, not only for literals.
  */
-export type SdpaReturn<O> = FlagOf<O, 'weights'> | FlagOf<O, 'scores'> extends 'no'
+export type SdpaReturn<O> = FlagOf<O, 'weights'> | FlagOf<O, 'scores'> | FlagOf<O, 'lse'> extends 'no'
   ? Float32Array
-  : ('yes' extends FlagOf<O, 'weights'> | FlagOf<O, 'scores'> ? never : Float32Array)
-    | Flat<{ output: Float32Array } & Field<'weights', FlagOf<O, 'weights'>> & Field<'scores', FlagOf<O, 'scores'>>>;
+  : ('yes' extends FlagOf<O, 'weights'> | FlagOf<O, 'scores'> | FlagOf<O, 'lse'> ? never : Float32Array)
+    | Flat<{ output: Float32Array } & Field<'weights', FlagOf<O, 'weights'>> & Field<'scores', FlagOf<O, 'scores'>>
+      & Field<'lse', FlagOf<O, 'lse'>>>;
 
 /** scaledDotProductAttention's type; its documentation is on the call signature, where editors show it. */
 export interface ScaledDotProductAttention {
   /**
-   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head.
+   * Scaled dot-product attention: out = softmax(scale·q·kᵀ + mask) · v, per batch and head, with
+   * the score modifiers of today's models fused in (softcap, ALiBi, sliding windows, sinks; the
+   * log-sum-exp on request).
    *
    * Shapes ('bhsd', the default layout): q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv] →
    * out [B,H,Sq,Dv]; with layout 'bshd' the head and sequence axes swap. Inputs are read in place
-   * (any byteOffset, never copied). Returns `out`, or `{ output, weights?, scores? }` when
-   * `weights: true` or `scores: true` (arrays passed as `weights`/`scores` are filled and the return
-   * stays `out`); the return type follows the options ({@link SdpaReturn}).
+   * (any byteOffset, never copied). Returns `out`, or `{ output, weights?, scores?, lse? }` when
+   * `weights`, `scores` or `lse` is `true` (arrays passed as `weights`/`scores`/`lse` are filled and
+   * the return stays `out`); the return type follows the options ({@link SdpaReturn}).
    *
    * @throws TypeError for a wrong kind of argument or an unknown option name.
    * @throws RangeError for a wrong size, dim or value. Nothing is written when it throws.

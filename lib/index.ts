@@ -49,6 +49,7 @@ export class MultiHeadAttention extends MultiHeadAttentionBase {
   }
 }
 
+export { alibiSlopes } from './alibi.js';
 export type { LinearAsyncFunction, LinearFunction, ScaledDotProductAttention, ScaledDotProductAttentionAsync } from './api.js';
 export type { LinearBase } from './linear.js';
 export type { MultiHeadAttentionBase } from './layer/mha.js';

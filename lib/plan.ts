@@ -3,6 +3,9 @@
 // makes of its own attention step. Both build it with makeSdpaPlan, after all validation. Backends
 // trust it (the native binding re-checks lengths anyway); nothing in it is a default any more.
 
+/** A window side with no bound (SdpaPlan.windowLeft / windowRight; the binding's dims slots too). */
+export const WINDOW_UNBOUNDED = -1;
+
 /** Layout of q, k, v and out. weights/scores are always [B, H, Sq, Sk]. */
 export type Layout = 'bhsd' | 'bshd';
 
@@ -31,12 +34,23 @@ export interface SdpaPlan {
   scale: number;
   /** 0 = off. */
   softcap: number;
-  /** When true, query row i of batch b may see key j iff j <= offsets[b] + i. */
+  /** When true, query row i of batch b may see key j iff j <= p(i) = offsets[b] + i. */
   causal: boolean;
-  /** [B] absolute position of query row 0, per batch; null unless causal. */
+  /** Keys a row sees before its position (key j visible only if j >= p(i) − windowLeft); −1 = unbounded. */
+  windowLeft: number;
+  /** Keys a row sees after its position (key j visible only if j <= p(i) + windowRight); −1 = unbounded. */
+  windowRight: number;
+  /**
+   * [B] position of query row 0 per batch (row i sits at offsets[b] + i); non-null whenever causal,
+   * a window or ALiBi needs positions, else null.
+   */
   offsets: Int32Array | null;
   /** [B] values in [0, Sk]; keys j >= kvLengths[b] are blocked. */
   kvLengths: Int32Array | null;
+  /** [H] sink logits (they join each row's softmax denominator and carry no value), or null. */
+  sinks: Float32Array | null;
+  /** [H] ALiBi slopes: −alibi[h]·|p(i) − j| is added to each score after softcap, or null. */
+  alibi: Float32Array | null;
   /** Float: added to the score (-Infinity blocks). Uint8: 0 blocks. */
   mask: Float32Array | Uint8Array | null;
   /** Mask dims right-aligned and padded with 1 to [B, H, Sq, Sk] rank. */
@@ -47,15 +61,27 @@ export interface SdpaPlan {
   weights: Float32Array | null;
   /** [B, H, Sq, Sk] pre-softmax scores to fill (-Infinity where blocked), or null. */
   scores: Float32Array | null;
+  /** [B, H, Sq] each row's log-sum-exp to fill (log(e^sink + Σ visible e^s)), or null. */
+  lse: Float32Array | null;
 }
 
-/** What makeSdpaPlan derives the rest of a plan from: causal comes from `offsets`, the mask's strides from its dims. */
-export type SdpaPlanInput = Omit<SdpaPlan, 'causal' | 'mask' | 'maskDims' | 'maskStrides'> & {
+/**
+ * What makeSdpaPlan derives the rest of a plan from: the mask's strides from its dims; the
+ * modifiers a caller does not use may be left out.
+ */
+export type SdpaPlanInput = Omit<
+  SdpaPlan, 'mask' | 'maskDims' | 'maskStrides' | 'windowLeft' | 'windowRight' | 'sinks' | 'alibi' | 'lse'
+> & {
   /** Mask data and its dims right-aligned to [B, H, Sq, Sk] (1 = broadcast), or null. */
   mask: { data: Float32Array | Uint8Array; dims: [number, number, number, number] } | null;
+  windowLeft?: number;
+  windowRight?: number;
+  sinks?: Float32Array | null;
+  alibi?: Float32Array | null;
+  lse?: Float32Array | null;
 };
 
-/** The one place a plan is put together: causal from the offsets, mask strides from its dims. */
+/** The one place a plan is put together: mask strides from its dims, the defaults of the modifiers. */
 export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
   const maskDims: [number, number, number, number] = i.mask ? i.mask.dims : [1, 1, 1, 1];
   const maskStrides: [number, number, number, number] = [0, 0, 0, 0];
@@ -72,9 +98,10 @@ export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
     q: i.q, k: i.k, v: i.v, out: i.out,
     B: i.B, H: i.H, Hkv: i.Hkv, Sq: i.Sq, Sk: i.Sk, D: i.D, Dv: i.Dv,
     layout: i.layout, scale: Math.fround(i.scale), softcap: Math.fround(i.softcap),
-    causal: i.offsets !== null, offsets: i.offsets, kvLengths: i.kvLengths,
+    causal: i.causal, windowLeft: i.windowLeft ?? WINDOW_UNBOUNDED, windowRight: i.windowRight ?? WINDOW_UNBOUNDED,
+    offsets: i.offsets, kvLengths: i.kvLengths, sinks: i.sinks ?? null, alibi: i.alibi ?? null,
     mask: i.mask ? i.mask.data : null, maskDims, maskStrides,
-    weights: i.weights, scores: i.scores,
+    weights: i.weights, scores: i.scores, lse: i.lse ?? null,
   };
   if (i.kvDtype !== undefined) plan.kvDtype = i.kvDtype;
   return plan;

@@ -9,11 +9,14 @@ import {
 } from './validate.js';
 import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { expectFixedLength, expectSignal } from './validate-async.js';
-import { expectKeyTensor, expectKvLengths, expectMask, expectMaterialized, expectQueryOffset } from './validate-tensor.js';
+import {
+  expectKeyTensor, expectKvLengths, expectMask, expectMaterialized, expectPerHead, expectQueryOffset, expectWindow,
+} from './validate-tensor.js';
 
 const SDPA_OPTIONS = new Set([
   'batch', 'heads', 'kvHeads', 'seqQ', 'seqK', 'headDim', 'valueDim', 'layout', 'scale', 'softcap',
-  'causal', 'queryOffset', 'mask', 'kvLengths', 'out', 'weights', 'scores', 'checkFinite',
+  'causal', 'queryOffset', 'mask', 'kvLengths', 'window', 'sinks', 'alibi', 'out', 'weights', 'scores', 'lse',
+  'checkFinite',
 ]);
 const SDPA_ASYNC_OPTIONS = new Set([...SDPA_OPTIONS, 'signal']);
 const LAYOUTS: readonly Layout[] = ['bhsd', 'bshd'];
@@ -22,10 +25,11 @@ const CAUSAL_MODES = ['bottom-right', 'top-left'] as const;
 /** A validated call: the plan, and what the caller gets back. */
 export interface SdpaCall {
   plan: SdpaPlan;
-  /** True when the result is `{ output, weights?, scores? }` rather than `output`. */
+  /** True when the result is `{ output, weights?, scores?, lse? }` rather than `output`. */
   wantsResult: boolean;
   returnWeights: boolean;
   returnScores: boolean;
+  returnLse: boolean;
   /** options.signal of an async call (read from the copy of the options, once). */
   signal: AbortSignal | undefined;
 }
@@ -56,26 +60,38 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
   const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
   const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, Sq, Sk);
 
-  // Causal alignment resolves to one absolute offset per batch: query row i sits at position
-  // offsets[b] + i and sees keys j <= that position; no offsets, no causal masking.
+  const window = o.window === undefined ? null : expectWindow(o.window);
+  const sinks = o.sinks === undefined ? null : expectPerHead('options.sinks', o.sinks, H);
+  const alibi = o.alibi === undefined ? null : expectPerHead('options.alibi', o.alibi, H);
+
+  // Positions (DESIGN.md): query row i of batch b sits at offsets[b] + i. queryOffset gives them
+  // (and means causal); causal aligns them ('top-left': 0; true: the last row on the last valid
+  // key); a call that is not causal puts the last row on key Sk − 1. Only causal masking, windows
+  // and ALiBi read positions, so without them the plan holds none.
+  let causal = false;
   let offsets: Int32Array | null = null;
   if (o.queryOffset !== undefined) {
     offsets = expectQueryOffset(o.queryOffset, B);
+    causal = true;
   } else if (o.causal !== undefined) {
     const c = o.causal;
     if (typeof c === 'string') expectChoice('options.causal', c, CAUSAL_MODES);
     else expectBoolean('options.causal', c);
     if (c !== false) {
+      causal = true;
       offsets = new Int32Array(B);
       if (c !== 'top-left') for (let b = 0; b < B; b++) offsets[b] = (kvLengths ? kvLengths[b] : Sk) - Sq;
     }
   }
+  if (offsets === null && (window !== null || alibi !== null)) offsets = new Int32Array(B).fill(Sk - Sq);
 
   const outDims = bhsd ? { B, H, Sq, Dv } : { B, Sq, H, Dv };
   const probDims = { B, H, Sq, Sk };
   const out = o.out === undefined ? null : expectF32('options.out', o.out, outDims);
   const weightsArg = expectMaterialized('options.weights', o.weights, probDims);
   const scoresArg = expectMaterialized('options.scores', o.scores, probDims);
+  const lseDims = { B, H, Sq };
+  const lseArg = expectMaterialized('options.lse', o.lse, lseDims);
 
   const inputs = [
     ['q', qt],
@@ -85,16 +101,20 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     // The caller's arrays (kvLengths and queryOffset were checked on copies, the plan holds those).
     ['options.kvLengths', kvLengths ? (o.kvLengths as Int32Array) : null],
     ['options.queryOffset', offsets && typedArrayKind(o.queryOffset) === 'Int32Array' ? (o.queryOffset as Int32Array) : null],
+    ['options.sinks', sinks],
+    ['options.alibi', alibi],
   ] as const;
   const given: Array<readonly [string, Float32Array]> = [];
   if (out) given.push(['options.out', out]);
   if (weightsArg !== true && weightsArg !== false) given.push(['options.weights', weightsArg]);
   if (scoresArg !== true && scoresArg !== false) given.push(['options.scores', scoresArg]);
+  if (lseArg !== true && lseArg !== false) given.push(['options.lse', lseArg]);
   for (let i = 0; i < given.length; i++) {
     expectNoOverlap(given[i][0], given[i][1], [...inputs, ...given.slice(0, i)]);
   }
 
-  if (isAsync) expectFixedLength([...inputs.slice(0, 4), ...given]); // q, k, v, mask data and the outputs
+  // The float arrays the kernels read or write: q, k, v, mask data, sinks, alibi and the outputs.
+  if (isAsync) expectFixedLength([...inputs.slice(0, 4), inputs[6], inputs[7], ...given]);
 
   // Opt-in (it reads every input once): NaN and ±Infinity otherwise flow through IEEE arithmetic.
   if (o.checkFinite !== undefined && expectBoolean('options.checkFinite', o.checkFinite)) {
@@ -111,15 +131,18 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     k: kt,
     v: vt,
     out: out ?? allocateF32('the output', product('out', outDims)),
-    B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, offsets, kvLengths, mask,
+    B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, causal, offsets, kvLengths, mask, sinks, alibi,
+    windowLeft: window?.left, windowRight: window?.right,
     weights: weightsArg === true ? allocateF32('options.weights (B*H*Sq*Sk)', probLen) : weightsArg || null,
     scores: scoresArg === true ? allocateF32('options.scores (B*H*Sq*Sk)', probLen) : scoresArg || null,
+    lse: lseArg === true ? allocateF32('options.lse (B*H*Sq)', B * H * Sq) : lseArg || null,
   });
   return {
     plan,
-    wantsResult: weightsArg === true || scoresArg === true,
+    wantsResult: weightsArg === true || scoresArg === true || lseArg === true,
     returnWeights: weightsArg === true,
     returnScores: scoresArg === true,
+    returnLse: lseArg === true,
     signal,
   };
 }
@@ -131,5 +154,6 @@ export function sdpaResult(call: SdpaCall): Float32Array | SdpaResult {
   const result: SdpaResult = { output: plan.out };
   if (call.returnWeights) result.weights = plan.weights!;
   if (call.returnScores) result.scores = plan.scores!;
+  if (call.returnLse) result.lse = plan.lse!;
   return result;
 }

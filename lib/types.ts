@@ -41,7 +41,12 @@ export interface SdpaOptions {
   scale?: number;
   /** If c > 0, s = c·tanh(s/c) after scaling and before the mask. Default 0 (off). */
   softcap?: number;
-  /** Causal masking and its alignment when Sq ≠ Sk. Default false. */
+  /**
+   * Causal masking and its alignment when Sq ≠ Sk. Default false. Positions (for causal, `window`
+   * and `alibi`): query row i of batch b sits at p(i) = offset_b + i and key j at j, with offset_b =
+   * `queryOffset` when given, else 0 for 'top-left', else L_b − Sq for `true` / 'bottom-right'
+   * (L_b = kvLengths[b] or Sk), else Sk − Sq in a call that is not causal.
+   */
   causal?: Causal;
   /** Absolute position of query row 0 (per batch with an Int32Array [B]); implies causal. */
   queryOffset?: number | Int32Array;
@@ -54,8 +59,46 @@ export interface SdpaOptions {
   weights?: boolean | Float32Array;
   /** true: also return the pre-softmax scores [B,H,Sq,Sk]; a Float32Array: fill it. */
   scores?: boolean | Float32Array;
+  /**
+   * Sliding window over positions (FlashAttention's `window_size`): key j is visible from query row
+   * i iff p(i) − left ≤ j ≤ p(i) + right, where p(i) is the row's position (see `causal`); an
+   * omitted side (or `Infinity`) is unbounded. Integers ≥ 0. Combines with causal: Hugging Face's
+   * `sliding_window: W` (Mistral, Gemma 2/3, gpt-oss, Qwen 2) is `{ left: W − 1 }` with
+   * `causal: true`; ModernBERT's `local_attention: A` is `{ left: A / 2, right: A / 2 }`. Key blocks
+   * outside every row's window are never read: the cost is O(Sq·window).
+   */
+  window?: AttentionWindow;
+  /**
+   * Float32Array [H]: one logit per query head that joins each row's softmax denominator and
+   * carries no value (gpt-oss): w_j = e^(s_j) / (e^(sink_h) + Σ_k e^(s_k)). Returned weights
+   * exclude it (a row sums to less than 1); a row with every key blocked still gives zeros. A sink
+   * of −Infinity is the same as none; +Infinity takes the whole row (zeros); NaN gives NaN.
+   */
+  sinks?: Float32Array;
+  /**
+   * Float32Array [H] of ALiBi slopes m_h: −m_h·|p(i) − j| is added to each score after softcap and
+   * before the masks (BLOOM, MPT; under causal masking the same as their +m_h·j). `alibiSlopes(H)`
+   * gives the standard slopes.
+   */
+  alibi?: Float32Array;
+  /**
+   * `true`: also return each row's log-sum-exp [B, H, Sq], log(e^(sink_h) + Σ_visible e^(s_j)) in
+   * score units (−Infinity for a row with nothing visible and no sink); a Float32Array [B, H, Sq]
+   * (in both layouts): fill it. Two pieces of one row's keys, computed apart with their lse
+   * (l₁, l₂) and outputs (o₁, o₂), merge exactly: l = log(e^l₁ + e^l₂), o = e^(l₁−l)·o₁ + e^(l₂−l)·o₂
+   * (a sink belongs to one piece only).
+   */
+  lse?: boolean | Float32Array;
   /** Opt-in: a RangeError naming the first NaN or ±Infinity in q, k or v (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
   checkFinite?: boolean;
+}
+
+/** A sliding window: how many keys before (`left`) and after (`right`) its own position a query row sees. */
+export interface AttentionWindow {
+  /** Keys before the row's position it sees (j ≥ p(i) − left). Integer ≥ 0; omitted: unbounded. */
+  left?: number;
+  /** Keys after the row's position it sees (j ≤ p(i) + right). Integer ≥ 0; omitted: unbounded. */
+  right?: number;
 }
 
 export interface SdpaAsyncOptions extends SdpaOptions {
@@ -67,10 +110,12 @@ export interface SdpaResult {
   output: Float32Array;
   weights?: Float32Array;
   scores?: Float32Array;
+  /** [B, H, Sq] log-sum-exp of each row, when `lse: true`. */
+  lse?: Float32Array;
 }
 
-/** Options asking for a `{ output, weights?, scores? }` result. */
-export type SdpaOptionsWithResult = SdpaOptions & ({ weights: true } | { scores: true });
+/** Options asking for a `{ output, weights?, scores?, lse? }` result. */
+export type SdpaOptionsWithResult = SdpaOptions & ({ weights: true } | { scores: true } | { lse: true });
 
 export type BackendName = 'native' | 'js';
 export type SimdName = 'avx512' | 'avx2' | 'neon' | 'scalar' | 'js';

@@ -7,6 +7,7 @@ import {
   typeError,
 } from './validate.js';
 import { lengthOf, snapshotInt32, typedArrayKind } from './validate-buffer.js';
+import { WINDOW_UNBOUNDED } from './plan.js';
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
@@ -124,4 +125,33 @@ export function expectMaterialized(name: string, v: unknown, dims: Record<string
   }
   if (typedArrayKind(v) === 'Float32Array') return expectF32(name, v, dims);
   throw typeError(name, 'a boolean or a Float32Array', v);
+}
+
+/** A window checked: each side an int32 count of keys, or WINDOW_UNBOUNDED (−1). */
+export interface CheckedWindow {
+  left: number;
+  right: number;
+}
+
+const WINDOW_OPTIONS = new Set(['left', 'right']);
+
+// One side of options.window: omitted or Infinity = unbounded; an integer ≥ 0 otherwise. A
+// side past INT32_MAX sees every key a position can reach (positions are int32 offsets plus a row
+// index), so it is kept as INT32_MAX, the widest the binding's int32 slot holds.
+function expectWindowSide(name: string, v: unknown): number {
+  if (v === undefined || v === Infinity) return WINDOW_UNBOUNDED;
+  if (typeof v !== 'number') throw typeError(name, 'an integer >= 0 (or undefined / Infinity: unbounded)', v);
+  if (!Number.isInteger(v) || v < 0) throw rangeError(name, 'an integer >= 0 (or undefined / Infinity: unbounded)', v);
+  return Math.min(v, INT32_MAX);
+}
+
+/** options.window: `{ left?, right? }`, read once (a copy of the known keys). */
+export function expectWindow(v: unknown): CheckedWindow {
+  const o = expectOptions('options.window', v, WINDOW_OPTIONS, 'an object { left?, right? }');
+  return { left: expectWindowSide('options.window.left', o.left), right: expectWindowSide('options.window.right', o.right) };
+}
+
+/** A per-head Float32Array [H] (options.sinks, options.alibi). */
+export function expectPerHead(name: string, v: unknown, H: number): Float32Array {
+  return expectF32(name, v, { H });
 }

@@ -3,10 +3,12 @@
 // The argument ABI between lib/ and the binding, defined once on the native side; its TypeScript
 // twin is lib/backend/abi.ts, and binding._abi() (native/addon.cc) hands these tables to the test
 // that keeps the two equal (test/native-abi.test.ts).
-//   sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores)
+//   sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores, sinks, alibi, lse)
 //     dims: Int32Array(kSdpaDimCount), slots in SdpaDim order: the shape, the layout code, causal
 //     (0 | 1), the mask dims right-aligned to [B, H, Sq, Sk] (each 1 or the full size), the kv dtype
-//     code. The mask kind is not a slot: it follows the mask's type (Float32Array | Uint8Array | null).
+//     code, the window sides (kWindowUnbounded or >= 0). The mask kind is not a slot: it follows the
+//     mask's type (Float32Array | Uint8Array | null). offsets are the positions of query row 0 per
+//     batch, given when causal, windowed or with ALiBi.
 //   setThreads(n): n in [1, kMaxThreads].
 // Only enums and constants (no functions): kernels/kernels.h includes it too, from the -mavx2
 // translation units (see native/util.h on why those must not share inline functions).
@@ -42,15 +44,19 @@ enum SdpaDim : int {
   kDimCausal,                                          // 0 | 1
   kDimMaskB, kDimMaskH, kDimMaskQ, kDimMaskK,          // mask dims, rank 4; 1 = broadcast
   kDimKvDtype,                                         // a KvDtype code
+  kDimWindowLeft, kDimWindowRight,                     // kWindowUnbounded, or keys a row sees on that side
   kSdpaDimCount
 };
+// A window side with no bound (the option omitted).
+constexpr int32_t kWindowUnbounded = -1;
 constexpr const char* kSdpaDimNames[kSdpaDimCount] = {"B",      "H",     "Hkv",   "Sq",    "Sk",
                                                       "D",      "Dv",    "layout", "causal", "maskB",
-                                                      "maskH",  "maskQ", "maskK", "kvDtype"};
+                                                      "maskH",  "maskQ", "maskK", "kvDtype", "windowLeft",
+                                                      "windowRight"};
 
 // Positional arguments of sdpa (above) and gemm(x, M, K, packed, N, bias, y); the same lists form
 // the 'sdpa' and 'gemm' ops of runAsync.
-constexpr size_t kSdpaArgCount = 12;
+constexpr size_t kSdpaArgCount = 15;
 constexpr size_t kGemmArgCount = 7;
 
 // Most threads one call may use (setThreads, QKV_THREADS).

@@ -90,12 +90,23 @@ constexpr double kMinParallelMicros = 250;
 constexpr double kFlopsPerMicro = 100e3;  // 100 GFLOP/s
 constexpr double kBytesPerMicro = 20e3;   // 20 GB/s
 
-// Keys [key_end, Sk) are blocked for query position i of batch b: kv_lengths and causal.
+// p(i): the position of query row i of batch b (only when offsets are given).
+int64_t Position(const AttnArgs& a, int64_t b, int64_t i) { return static_cast<int64_t>(a.offsets[b]) + i; }
+
+// Keys [key_end, Sk) are blocked for query position i of batch b: kv_lengths, causal and the
+// window's right side.
 int64_t KeyEnd(const AttnArgs& a, int64_t b, int64_t i) {
   int64_t end = a.shape.Sk;
   if (a.kv_lengths != nullptr) end = Min(end, a.kv_lengths[b]);
-  if (a.causal) end = Min(end, static_cast<int64_t>(a.offsets[b]) + i + 1);
+  if (a.causal) end = Min(end, Position(a, b, i) + 1);
+  if (a.window_right >= 0) end = Min(end, Position(a, b, i) + a.window_right + 1);
   return Max(end, 0);
+}
+
+// Keys [0, key_begin) are blocked for query position i of batch b: the window's left side.
+int64_t KeyBegin(const AttnArgs& a, int64_t b, int64_t i) {
+  if (a.window_left < 0) return 0;
+  return Min(Max(Position(a, b, i) - a.window_left, 0), a.shape.Sk);
 }
 
 Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
@@ -121,12 +132,18 @@ Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
   p.chunk = s.Sk;
   p.partial_floats = 0;
   if (p.n_tiles < kSplitTiles && a.weights == nullptr && a.scores == nullptr) {
-    int64_t key_hi = 0;  // the most keys any row sees (KeyEnd grows with i)
-    for (int64_t b = 0; b < s.B; ++b) key_hi = Max(key_hi, KeyEnd(a, b, s.Sq - 1));
-    const int64_t want = Min(key_hi * p.Ht / kMinChunkKeys, CeilDiv(kSplitTiles, p.n_tiles));
+    // The most keys any tile reads: from its first row's key_begin to its last row's key_end
+    // (both grow with i), so a windowed decode over a long cache is planned from its window.
+    int64_t span = 0;
+    for (int64_t b = 0; b < s.B; ++b) {
+      for (int64_t i0 = 0; i0 < s.Sq; i0 += p.Pt) {
+        span = Max(span, KeyEnd(a, b, Min(s.Sq, i0 + p.Pt) - 1) - KeyBegin(a, b, i0));
+      }
+    }
+    const int64_t want = Min(span * p.Ht / kMinChunkKeys, CeilDiv(kSplitTiles, p.n_tiles));
     if (want >= 2) {
-      p.chunk = CeilDiv(CeilDiv(key_hi, want), 64) * 64;  // whole key blocks of every ISA
-      p.n_chunks = CeilDiv(key_hi, p.chunk);
+      p.chunk = CeilDiv(CeilDiv(span, want), 64) * 64;  // whole key blocks of every ISA
+      p.n_chunks = CeilDiv(span, p.chunk);
       p.partial_floats = static_cast<size_t>(p.Rt * (s.Dv + 2));
     }
   }
@@ -134,9 +151,11 @@ Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
   return p;
 }
 
-// The rows of one tile (at most Rt) with their key_end capped at key_stop; returns the row count.
-// Fills everything of `tile` but the key range and partial output.
-int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* rows, AttnTile& tile) {
+// The rows of one tile (at most Rt); returns the row count. Whole rows for chunk < 0; else the
+// rows cut to key chunk `chunk` of the tile's keys, [lo + chunk * p.chunk, lo + (chunk + 1) *
+// p.chunk) with lo the first row's key_begin, and with no sink (MergeTile adds it). Fills
+// everything of `tile` but the partial output.
+int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t chunk, TileRow* rows, AttnTile& tile) {
   const AttnArgs& a = *p.a;
   const AttnShape& s = a.shape;
   const int64_t per_i = s.B * p.n_hk * p.n_g;
@@ -155,7 +174,8 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* r
   int64_t n = 0;
   for (int64_t hk = hk0; hk < hk1; ++hk) {  // one kv head unless decode (then i1 = i0 + 1)
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t key_end = Min(KeyEnd(a, b, i), key_stop);
+      const int64_t key_begin = KeyBegin(a, b, i), key_end = KeyEnd(a, b, i);
+      const int64_t pos = a.offsets != nullptr ? Position(a, b, i) : i;
       for (int64_t g = g0; g < g1; ++g, ++n) {
         const int64_t h = hk * p.G + g;
         const int64_t bhi = (b * s.H + h) * s.Sq + i;  // row of [B, H, Sq, Sk]
@@ -166,10 +186,21 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* r
                        ? nullptr
                        : static_cast<const char*>(a.mask) + (b * ms[0] + h * ms[1] + i * ms[2]) * mask_elem;
         row.weights = a.weights != nullptr ? a.weights + bhi * s.Sk : nullptr;
+        row.lse = a.lse != nullptr ? a.lse + bhi : nullptr;
         row.scores = a.scores != nullptr ? a.scores + bhi * s.Sk : row.weights;  // weights as scratch
+        row.key_begin = key_begin;
         row.key_end = key_end;
+        row.pos = pos;
+        row.slope = a.alibi != nullptr ? a.alibi[h] : 0.0f;
+        row.sink = a.sinks != nullptr && chunk < 0 ? a.sinks[h] : -INFINITY;
       }
     }
+  }
+  tile.key_begin = 0;
+  if (chunk >= 0) {
+    const int64_t lo = rows[0].key_begin + chunk * p.chunk;
+    for (int64_t r = 0; r < n; ++r) rows[r].key_end = Min(rows[r].key_end, lo + p.chunk);
+    tile.key_begin = lo;
   }
 
   const size_t kv_elem = a.kv_dtype == KvDtype::kF16 ? 2 : sizeof(float);
@@ -186,13 +217,22 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t key_stop, TileRow* r
   tile.Sk = s.Sk;
   tile.scale = a.scale;
   tile.softcap = a.softcap;
+  tile.alibi = a.alibi != nullptr;
   tile.mask_kind = a.mask_kind;
   tile.mask_stride = a.mask_kind == MaskKind::kNone ? 0 : ms[3];
   tile.n_rows = n;
   tile.rows = rows;
-  tile.key_begin = 0;
   tile.partial_ml = nullptr;
+  tile.row_ml = nullptr;
   return n;
+}
+
+// Each row's log-sum-exp from its final (m, l): m + log l, in score units (-inf when m = -inf and
+// l = 0: nothing visible and no sink).
+void WriteLse(const TileRow* rows, int64_t n, const float* ml) {
+  for (int64_t r = 0; r < n; ++r) {
+    if (rows[r].lse != nullptr) *rows[r].lse = ml[2 * r] + std::log(ml[2 * r + 1]);
+  }
 }
 
 // Item `item` = (tile, key chunk). Unsplit: the tile's rows, normalized, straight into out.
@@ -202,50 +242,57 @@ void RunItem(const Plan& p, int64_t item, float* workspace, float* partials) {
   TileRow rows[kMaxTileRows];
   AttnTile tile;
   if (p.n_chunks == 1) {
-    MakeTile(p, item, p.a->shape.Sk, rows, tile);
-  } else {
-    const int64_t c = item % p.n_chunks;
-    const int64_t n = MakeTile(p, item / p.n_chunks, (c + 1) * p.chunk, rows, tile);
-    float* block = partials + item * p.partial_floats;
-    for (int64_t r = 0; r < n; ++r) rows[r].out = block + r * p.a->shape.Dv;
-    tile.key_begin = c * p.chunk;
-    tile.partial_ml = block + p.Rt * p.a->shape.Dv;
+    float ml[2 * kMaxTileRows];
+    const int64_t n = MakeTile(p, item, -1, rows, tile);
+    if (p.a->lse != nullptr) tile.row_ml = ml;
+    p.kernels->attend_tile(tile, workspace);
+    if (p.a->lse != nullptr) WriteLse(rows, n, ml);
+    return;
   }
+  const int64_t c = item % p.n_chunks;
+  const int64_t n = MakeTile(p, item / p.n_chunks, c, rows, tile);
+  float* block = partials + item * p.partial_floats;
+  for (int64_t r = 0; r < n; ++r) rows[r].out = block + r * p.a->shape.Dv;
+  tile.partial_ml = block + p.Rt * p.a->shape.Dv;
   p.kernels->attend_tile(tile, workspace);
 }
 
-// Merges the key chunks of one tile's rows into out (see the top of the file), chunk by chunk.
+// e^(x - m) for a term of a merge whose maximum is m: exactly 1 when x is the maximum (also when
+// both are infinite: a sink of +inf takes the whole row).
+float WeightOf(float x, float m) { return x == m ? 1.0f : std::exp(x - m); }
+
+// Merges the key chunks of one tile's rows into out (see the top of the file), chunk by chunk,
+// with the head's sink as one more term of no value: m = max(sink, m_c), l = e^(sink - m) + ...
 void MergeTile(const Plan& p, int64_t tile_index, const float* partials) {
   const int64_t Dv = p.a->shape.Dv;
   TileRow rows[kMaxTileRows];
   AttnTile tile;
-  const int64_t n = MakeTile(p, tile_index, p.a->shape.Sk, rows, tile);
+  const int64_t n = MakeTile(p, tile_index, -1, rows, tile);
   const float* first = partials + tile_index * p.n_chunks * p.partial_floats;
   for (int64_t r = 0; r < n; ++r) {
-    float m = -INFINITY;
-    for (int64_t c = 0; c < p.n_chunks; ++c) {
+    const float sink = rows[r].sink;  // -inf without sinks
+    float m = sink;
+    for (int64_t c = 0; c < p.n_chunks && m == m; ++c) {  // NaN (from NaN inputs) wins and flows into out
       const float mc = first[c * p.partial_floats + p.Rt * Dv + 2 * r];
-      if (mc != mc) {  // NaN (from NaN inputs) wins and flows into out
-        m = mc;
-        break;
-      }
-      if (mc > m) m = mc;
+      if (mc > m || mc != mc) m = mc;
     }
     float* out = rows[r].out;
     for (int64_t x = 0; x < Dv; ++x) out[x] = 0.0f;
-    if (m == -INFINITY) continue;  // every key blocked: zeros
-    float l = 0.0f;
-    for (int64_t c = 0; c < p.n_chunks; ++c) {
-      const float* block = first + c * p.partial_floats;
-      const float mc = block[p.Rt * Dv + 2 * r];
-      if (mc == -INFINITY) continue;  // this chunk saw no key of the row
-      const float w = std::exp(mc - m);
-      l += w * block[p.Rt * Dv + 2 * r + 1];
-      const float* o = block + r * Dv;
-      for (int64_t x = 0; x < Dv; ++x) out[x] += w * o[x];
+    float l = sink == -INFINITY ? 0.0f : WeightOf(sink, m);
+    if (m != -INFINITY) {  // else every key blocked and no sink: zeros
+      for (int64_t c = 0; c < p.n_chunks; ++c) {
+        const float* block = first + c * p.partial_floats;
+        const float mc = block[p.Rt * Dv + 2 * r];
+        if (mc == -INFINITY) continue;  // this chunk saw no key of the row
+        const float w = WeightOf(mc, m);
+        l += w * block[p.Rt * Dv + 2 * r + 1];
+        const float* o = block + r * Dv;
+        for (int64_t x = 0; x < Dv; ++x) out[x] += w * o[x];
+      }
+      const float inv = 1.0f / l;
+      for (int64_t x = 0; x < Dv; ++x) out[x] *= inv;
     }
-    const float inv = 1.0f / l;
-    for (int64_t x = 0; x < Dv; ++x) out[x] *= inv;
+    if (rows[r].lse != nullptr) *rows[r].lse = m + std::log(l);
   }
 }
 
@@ -256,12 +303,17 @@ void AttentionForward(const AttnArgs& args) {
   if (s.B <= 0 || s.H <= 0 || s.Hkv <= 0 || s.Sq <= 0 || s.Sk < 0 || s.D <= 0 || s.Dv <= 0) return;
   const KernelTable& kt = Kernels().attention;
   const Plan plan = MakePlan(args, kt);
-  double keys = static_cast<double>(s.B) * static_cast<double>(s.Sk);  // summed over the batch
-  if (args.kv_lengths != nullptr) {
-    keys = 0;
-    for (int64_t b = 0; b < s.B; ++b) keys += static_cast<double>(Min(s.Sk, args.kv_lengths[b]));
+  // Keys the rows see, summed over the batch: per b, the range the last row reaches (K/V bytes
+  // read) and Sq times the mean of the first and the last row's (score work; exact for a causal
+  // or windowed staircase up to the clipping at the edges).
+  double keys = 0, row_keys = 0;
+  for (int64_t b = 0; b < s.B; ++b) {
+    const double first = static_cast<double>(Max(KeyEnd(args, b, 0) - KeyBegin(args, b, 0), 0));
+    const double last = static_cast<double>(Max(KeyEnd(args, b, s.Sq - 1) - KeyBegin(args, b, s.Sq - 1), 0));
+    keys += static_cast<double>(Max(KeyEnd(args, b, s.Sq - 1) - KeyBegin(args, b, 0), 0));
+    row_keys += 0.5 * (first + last) * static_cast<double>(s.Sq);
   }
-  const double flops = 2.0 * static_cast<double>(s.H * s.Sq) * keys * (s.D + s.Dv);
+  const double flops = 2.0 * static_cast<double>(s.H) * row_keys * (s.D + s.Dv);
   const double kv_bytes = static_cast<double>(s.Hkv) * keys * (s.D + s.Dv) * (args.kv_dtype == KvDtype::kF16 ? 2 : 4);
   const double micros = flops / kFlopsPerMicro + kv_bytes / kBytesPerMicro;
   const int slots = micros < kMinParallelMicros ? 1 : ParallelSlots(plan.n_items);

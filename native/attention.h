@@ -7,9 +7,12 @@
 //   layout BSHD: q [B,Sq,H,D]  k [B,Sk,Hkv,D]  v [B,Sk,Hkv,Dv]  out [B,Sq,H,Dv]
 //   weights / scores (optional): [B,H,Sq,Sk] in both layouts.
 //
-// Per score: s = scale * (q . k); if softcap > 0, s = softcap * tanh(s / softcap); then the mask
-// (float: added, -inf blocks; bool: 0 blocks), causal and kv_lengths blocks; softmax over keys;
-// out = sum_j p_j v_j. A row whose every key is blocked yields zeros in out and weights.
+// Per score (DESIGN.md "Positions and score modifiers"): s = scale * (q . k); if softcap > 0,
+// s = softcap * tanh(s / softcap); with ALiBi, s -= slope_h * |p(i) - j|; then the mask (float:
+// added, -inf blocks; bool: 0 blocks), causal, the window and kv_lengths block; softmax over the
+// visible keys and the head's sink; out = sum_j p_j v_j. A row whose every key is blocked yields
+// zeros in out and weights. Query row i of batch b sits at position p(i) = offsets[b] + i; key j
+// at position j.
 // Layout, KvDtype and MaskKind are the binding ABI's codes (native/abi.h).
 #pragma once
 
@@ -45,11 +48,16 @@ struct AttnArgs {
   float scale;
   float softcap;  // 0 = off
 
-  // Causal: query row i of batch b sits at absolute position offsets[b] + i and sees key j iff
-  // j <= offsets[b] + i. lib/sdpa.ts resolves bottom-right / top-left / queryOffset into offsets.
+  // Positions: query row i of batch b sits at p(i) = offsets[b] + i (lib/sdpa.ts resolves
+  // causal's alignment, queryOffset and the non-causal default into offsets). Causal: key j is
+  // visible iff j <= p(i). Window: iff p(i) - window_left <= j <= p(i) + window_right, a side of
+  // kWindowUnbounded (-1) having no bound.
   bool causal;
-  const int32_t* offsets;     // [B]; read only when causal
+  int64_t window_left = kWindowUnbounded, window_right = kWindowUnbounded;
+  const int32_t* offsets;     // [B]; read only when causal, windowed or with ALiBi (then non-null)
   const int32_t* kv_lengths;  // [B] with values in [0, Sk], or null: keys j >= kv_lengths[b] blocked
+  const float* sinks = nullptr;  // [H] logits that join each row's softmax and carry no value, or null
+  const float* alibi = nullptr;  // [H] slopes: s -= alibi[h] * |p(i) - j|, or null
 
   // Mask broadcast over (b, h, i, j): element (b,h,i,j) at mask[b*ms[0] + h*ms[1] + i*ms[2] + j*ms[3]],
   // a stride of 0 meaning that dim is broadcast. Float: added to the score (-inf blocks).
@@ -60,6 +68,7 @@ struct AttnArgs {
 
   float* weights;  // [B,H,Sq,Sk] probabilities, or null
   float* scores;   // [B,H,Sq,Sk] what enters the softmax (-inf where blocked), or null
+  float* lse = nullptr;  // [B,H,Sq] log(e^sink + sum of e^s over the visible keys) per row, or null
 };
 
 // Runs the whole call, its tiles split over the calling thread and the pool (native/thread_pool.h);

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 //
-// sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores) -> out
-// The same 12 values form an 'sdpa' op of runAsync (native/async_binding.cc). The argument ABI
+// sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores, sinks, alibi,
+//      lse) -> out
+// The same 15 values form an 'sdpa' op of runAsync (native/async_binding.cc). The argument ABI
 // (dims slots, layout and kv dtype codes, mask kinds) is native/abi.h:
-//   dims: Int32Array [B, H, Hkv, Sq, Sk, D, Dv, layout, causal, maskB, maskH, maskQ, maskK, kvDtype]
+//   dims: Int32Array [B, H, Hkv, Sq, Sk, D, Dv, layout, causal, maskB, maskH, maskQ, maskK, kvDtype,
+//                     windowLeft, windowRight]
+//   sinks, alibi: Float32Array [H] | null; lse: Float32Array [B, H, Sq] | null
 //   k, v: Float32Arrays (kvDtype float32) or Uint16Arrays of IEEE binary16 bits (float16)
 //   mask: Float32Array (added) | Uint8Array (0 blocks) | null; its kind follows its type.
 // Positional arguments keep the per-call cost low (no property lookups). Every length is checked
@@ -104,9 +107,22 @@ SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args) {
   ReadMask(env, args[7], dims, s, a);
 
   a.causal = dims[kDimCausal] == 1;
+  for (int slot : {kDimWindowLeft, kDimWindowRight}) {
+    if (dims[slot] < kWindowUnbounded) ThrowRange(env, DimName(slot), "an integer >= -1 (-1: unbounded)", std::to_string(dims[slot]));
+  }
+  a.window_left = dims[kDimWindowLeft];
+  a.window_right = dims[kDimWindowRight];
+  const Extent per_head = ExtentOf(env, "sinks", {H});
+  a.sinks = static_cast<const float*>(OptionalTyped(args[12], "sinks", napi_float32_array, per_head));
+  a.alibi = static_cast<const float*>(OptionalTyped(args[13], "alibi", napi_float32_array, per_head));
+  a.lse = static_cast<float*>(OptionalTyped(args[14], "lse", napi_float32_array, ExtentOf(env, "lse", {B, H, Sq})));
+
   const Extent per_batch = ExtentOf(env, "offsets", {B});
   const auto* offsets = static_cast<const int32_t*>(OptionalTyped(args[8], "offsets", napi_int32_array, per_batch));
-  if (a.causal && offsets == nullptr) ThrowRange(env, "offsets", "Int32Array(" + std::to_string(s.B) + ") when causal", Describe(args[8]));
+  const bool positioned = a.causal || a.window_left >= 0 || a.window_right >= 0 || a.alibi != nullptr;
+  if (positioned && offsets == nullptr) {
+    ThrowRange(env, "offsets", "Int32Array(" + std::to_string(s.B) + ") when causal, windowed or with alibi", Describe(args[8]));
+  }
   const auto* kv_lengths = static_cast<const int32_t*>(OptionalTyped(args[9], "kvLengths", napi_int32_array, per_batch));
   // Copied before the check, as dims, so that what was checked is what the kernels read (out,
   // weights or scores may overlap these arrays too).

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import * as N from '../lib/index.js';
 import * as J from '../lib/js.js';
 import { nativeBinding } from '../lib/backend/select.js';
-import { detached, fill, firstMismatch, makeF32, packWeight, sdpaDimsCount } from './helpers.js';
+import { detached, fill, firstMismatch, makeF32, packWeight, sdpaBindingDims } from './helpers.js';
 
 describe('V8 (Node 20) stale length of a detached view', () => {
   test('a detached out is rejected even after views over resizable buffers went through validation', () => {
@@ -33,11 +33,9 @@ describe('V8 (Node 20) stale length of a detached view', () => {
 
 describe.skipIf(!nativeBinding)('native: the binding defends itself', () => {
   const b = nativeBinding!;
-  /** dims for the binding's sdpa (13 entries, or 14 with kvDtype). */
-  const dimsOf = (B: number, H: number, Hkv: number, Sq: number, Sk: number, D: number, Dv: number, causal = 0) => {
-    const base = [B, H, Hkv, Sq, Sk, D, Dv, 0, causal, 1, 1, 1, 1];
-    return new Int32Array(sdpaDimsCount() === 13 ? base : [...base, 0]);
-  };
+  /** dims for the binding's sdpa. */
+  const dimsOf = (B: number, H: number, Hkv: number, Sq: number, Sk: number, D: number, Dv: number, causal = 0) =>
+    sdpaBindingDims([B, H, Hkv, Sq, Sk, D, Dv, 0, causal, 1, 1, 1, 1]);
   const pack = (N: number, K: number, w = fill(N * K)) => packWeight(w, N, K);
 
   test('SharedArrayBuffer-backed inputs and outputs work (and match js)', async () => {
@@ -103,7 +101,7 @@ describe.skipIf(!nativeBinding)('native: the binding defends itself', () => {
       const kvLengths = new Int32Array(buf, 0, B);
       kvLengths.set([2, 3]);
       const offsets = new Int32Array([5, 5]);
-      const args = [q, k, v, out, dimsOf(B, H, H, Sq, Sk, D, D, 1), 1, 0, null, offsets, kvLengths, null, null] as const;
+      const args = [q, k, v, out, dimsOf(B, H, H, Sq, Sk, D, D, 1), 1, 0, null, offsets, kvLengths, null, null, null, null, null] as const;
       if (isAsync) {
         await new Promise<void>((resolve, reject) => b.runAsync([['sdpa', ...args]] as never, (e) => (e ? reject(e) : resolve())));
       } else {
@@ -117,13 +115,13 @@ describe.skipIf(!nativeBinding)('native: the binding defends itself', () => {
   test('detached and offset views are checked by the binding itself', () => {
     const dims = dimsOf(1, 1, 1, 1, 1, 4, 4);
     const ok = () => fill(4);
-    expect(() => b.sdpa(detached(4), ok(), ok(), new Float32Array(4), dims, 1, 0, null, null, null, null, null)).toThrow(
+    expect(() => b.sdpa(detached(4), ok(), ok(), new Float32Array(4), dims, 1, 0, null, null, null, null, null, null, null, null)).toThrow(
       new RangeError('Expected q.length to be B*H*Sq*D = 1*1*1*4 = 4 but received 0'),
     );
     const offset = makeF32(4, 'offset12');
     offset.set(ok());
     const out = makeF32(4, 'offset4');
-    b.sdpa(offset, ok(), ok(), out, dims, 0.5, 0, null, null, null, null, null);
+    b.sdpa(offset, ok(), ok(), out, dims, 0.5, 0, null, null, null, null, null, null, null, null);
     expect(firstMismatch(out, J.scaledDotProductAttention(ok(), ok(), ok(), { heads: 1, seqQ: 1, headDim: 4, scale: 0.5 }) as Float32Array)).toBe(-1);
   });
 });

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { nativeBinding } from '../lib/backend/select.js';
-import { fill, sdpaDimsCount } from './helpers.js';
+import { fill, sdpaBindingDims } from './helpers.js';
 
 /**
  * Worker code that writes array[index] = a, then b, for every target, until stop[0] != 0, holding
@@ -119,9 +119,8 @@ async function hammerAsync(ms: number, call: () => Promise<void>, inFlight = 8) 
 describe.skipIf(!nativeBinding)('native: caller memory rewritten during a call', () => {
   const b = nativeBinding!;
   const MS = 700;
-  const slots = sdpaDimsCount();
   const dimsOf = (B: number, H: number, Hkv: number, Sq: number, Sk: number, D: number, causal = 0) =>
-    sharedI32([B, H, Hkv, Sq, Sk, D, D, 0, causal, 1, 1, 1, 1, 0].slice(0, slots));
+    sharedI32([...sdpaBindingDims([B, H, Hkv, Sq, Sk, D, D, 0, causal, 1, 1, 1, 1])]);
   const runAsync = (ops: unknown[]) =>
     new Promise<void>((resolve, reject) => b.runAsync(ops as never, (e) => (e ? reject(e) : resolve())));
   const finite = (a: Float32Array) => a.every(Number.isFinite);
@@ -130,7 +129,7 @@ describe.skipIf(!nativeBinding)('native: caller memory rewritten during a call',
   const B = 2, H = 2, Sq = 3, Sk = 5, D = 4;
   const q = fill(B * H * Sq * D), k = fill(B * H * Sk * D, Math.cos), v = fill(B * H * Sk * D, Math.sin);
   const sdpaArgs = (dims: Int32Array, out: Float32Array, offsets: Int32Array | null = null, kvLengths: Int32Array | null = null) =>
-    [q, k, v, out, dims, 0.5, 0, null, offsets, kvLengths, null, null] as const;
+    [q, k, v, out, dims, 0.5, 0, null, offsets, kvLengths, null, null, null, null, null] as const;
 
   test('dims: each shape slot flipping between its value and 0 (Hkv: a division), sync and async', async () => {
     const dims = dimsOf(B, H, H, Sq, Sk, D);
@@ -149,7 +148,7 @@ describe.skipIf(!nativeBinding)('native: caller memory rewritten during a call',
     await flip([{ array: dims, index: 2, a: 1, b: 0 }]);
     const q1 = fill(Sq * D), k1 = fill(Sk * D), out = new Float32Array(Sq * D);
     // Long enough that, before the fix, a sanitized build hit the division most runs.
-    const sync = hammer(4 * MS, () => void b.sdpa(q1, k1, k1, out, dims, 1, 0, null, null, null, null, null));
+    const sync = hammer(4 * MS, () => void b.sdpa(q1, k1, k1, out, dims, 1, 0, null, null, null, null, null, null, null, null));
     expect(await stopFlipping()).toBeGreaterThan(0);
     expect(sync.ok).toBeGreaterThan(0);
     expect(sync.rejected).toBeGreaterThan(0);
@@ -167,11 +166,13 @@ describe.skipIf(!nativeBinding)('native: caller memory rewritten during a call',
       { array: dims, index: 10, a: 1, b: H },
       { array: dims, index: 11, a: 7, b: Sq },     // 7 is neither 1 nor Sq
       { array: dims, index: 12, a: 1, b: Sk },
-      ...(slots > 13 ? [{ array: dims, index: 13, a: 1, b: 0 }] : []),  // kv dtype float16 (k is not) / float32
+      { array: dims, index: 13, a: 1, b: 0 },      // kv dtype float16 (k is not) / float32
+      { array: dims, index: 14, a: 2, b: -1 },     // window left: 2 keys / unbounded
+      { array: dims, index: 15, a: 2 ** 31 - 1, b: 0 }, // window right: everything / only itself
     ]);
     const out = new Float32Array(B * H * Sq * D);
-    const sync = hammer(MS, () => void b.sdpa(q, k, v, out, dims, 0.5, 0, mask, offsets, null, null, null));
-    const queued = await hammerAsync(MS, () => runAsync([['sdpa', q, k, v, new Float32Array(out.length), dims, 0.5, 0, mask, offsets, null, null, null]]));
+    const sync = hammer(MS, () => void b.sdpa(q, k, v, out, dims, 0.5, 0, mask, offsets, null, null, null, null, null, null));
+    const queued = await hammerAsync(MS, () => runAsync([['sdpa', q, k, v, new Float32Array(out.length), dims, 0.5, 0, mask, offsets, null, null, null, null, null, null]]));
     expect(await stopFlipping()).toBeGreaterThan(0);
     expect(sync.ok).toBeGreaterThan(0);
     expect(queued.ok).toBeGreaterThan(0);

@@ -95,6 +95,7 @@ function decodePlan(v16: Uint16Array): SdpaPlan {
   return {
     q: Float32Array.of(1), k: Uint16Array.of(0x3800), v: v16, kvDtype: 'float16', out: new Float32Array(n).fill(7),
     B: 1, H: 1, Hkv: 1, Sq: 1, Sk: 1, D: 1, Dv: n, layout: 'bshd', scale: 1, softcap: 0, causal: false,
+    windowLeft: -1, windowRight: -1, sinks: null, alibi: null, lse: null,
     offsets: null, kvLengths: null, mask: null, maskDims: [1, 1, 1, 1], maskStrides: [0, 0, 0, 0], weights: null, scores: null,
   };
 }
@@ -131,8 +132,8 @@ describe('float16 K/V decoding: native kernels and the TypeScript kernel agree b
           const v = new Uint16Array(65536 + off);
           v.set(all, off);
           const p = decodePlan(v.subarray(off));
-          const dims = Int32Array.of(1, 1, 1, 1, 1, 1, 65536, 1, 0, 1, 1, 1, 1, 1);
-          binding.sdpa(p.q, p.k, p.v, p.out, dims, 1, 0, null, null, null, null, null);
+          const dims = Int32Array.of(1, 1, 1, 1, 1, 1, 65536, 1, 0, 1, 1, 1, 1, 1, -1, -1);
+          binding.sdpa(p.q, p.k, p.v, p.out, dims, 1, 0, null, null, null, null, null, null, null, null);
           expectDecoded(p.out, `${simd} offset ${off}`);
           const a = new Uint32Array(p.out.buffer);
           const b = new Uint32Array(js.buffer);

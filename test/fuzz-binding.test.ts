@@ -6,14 +6,13 @@
 // QKV_FUZZ_SEED / QKV_FUZZ_ONLY / QKV_FUZZ_SCALE as in test/fuzz-api.test.ts.
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeBinding } from '../lib/backend/select.js';
-import { Gen, describeError, detached, fuzzLoop, makeF32, packWeight, sameBits, sdpaDimsCount, show } from './helpers.js';
+import { Gen, describeError, detached, fuzzLoop, makeF32, packWeight, sameBits, sdpaBindingDims, show } from './helpers.js';
 
 const b = nativeBinding;
 type AnyFn = (...args: unknown[]) => unknown;
 const SENTINEL = -7.25;
 
 /** Entries of sdpa's dims array this binding expects (13, or 14 with kvDtype). */
-const DIMS = sdpaDimsCount();
 
 function isCleanError(e: unknown): boolean {
   return e instanceof TypeError || e instanceof RangeError;
@@ -44,41 +43,44 @@ function genSdpaArgs(g: Gen): SdpaCase {
   const Hkv = g.int(1, 3);
   const H = Hkv * g.int(1, 3);
   const [B, Sq, Sk, D, Dv] = [g.int(1, 3), g.int(1, 5), g.int(1, 6), g.int(1, 8), g.int(1, 8)];
-  const f16 = DIMS === 14 && g.chance(0.2);
+  const f16 = g.chance(0.2);
   const kv = (n: number) => (f16 ? Uint16Array.from({ length: n }, () => 0x3c00 ^ (g.int(0, 0x3ff) & 0x1ff)) : g.f32(n));
   const full = [B, H, Sq, Sk];
   const maskDims = full.map((d) => (g.chance(0.5) ? d : 1));
   const maskLen = maskDims.reduce((a, c) => a * c, 1);
   const causal = g.chance(0.3) ? 1 : 0;
-  const dims = new Int32Array(DIMS);
-  dims.set([B, H, Hkv, Sq, Sk, D, Dv, g.int(0, 1), causal, ...maskDims]);
-  if (DIMS === 14) dims[13] = f16 ? 1 : 0;
+  const side = () => (g.chance(0.6) ? -1 : g.int(0, 6));
+  const dims = sdpaBindingDims([B, H, Hkv, Sq, Sk, D, Dv, g.int(0, 1), causal, ...maskDims, f16 ? 1 : 0, side(), side()]);
+  const windowed = dims[14] !== -1 || dims[15] !== -1;
   const out = makeF32(B * H * Sq * Dv, g.pick(['plain', 'shared', 'offset4'])).fill(SENTINEL);
   const args: unknown[] = [
     g.f32(B * H * Sq * D), kv(B * Hkv * Sk * D), kv(B * Hkv * Sk * Dv), out, dims,
     g.chance(0.8) ? g.r() : g.pick([0, -1, 1e30]), g.chance(0.8) ? 0 : g.r() * 3,
     g.chance(0.3) ? (g.chance(0.5) ? g.f32(maskLen) : new Uint8Array(maskLen).fill(1)) : null,
-    causal || g.chance(0.2) ? Int32Array.from({ length: B }, () => wildInt(g, g.int(-2, 6))) : null,
+    causal || windowed || g.chance(0.2) ? Int32Array.from({ length: B }, () => wildInt(g, g.int(-2, 6))) : null,
     g.chance(0.3) ? Int32Array.from({ length: B }, () => g.int(0, Sk)) : null,
     g.chance(0.2) ? makeF32(B * H * Sq * Sk, 'plain').fill(SENTINEL) : null,
     g.chance(0.2) ? makeF32(B * H * Sq * Sk, 'offset12').fill(SENTINEL) : null,
+    g.chance(0.2) ? g.f32(H) : null, // sinks
+    g.chance(0.2) ? g.f32(H) : null, // alibi (offsets are then needed: a missing one is a clean RangeError)
+    g.chance(0.2) ? makeF32(B * H * Sq, 'offset4').fill(SENTINEL) : null, // lse
   ];
   const tags: string[] = [];
   const mutations = g.chance(0.25) ? 0 : g.int(1, 3);
   for (let m = 0; m < mutations; m++) {
     const what = g.int(0, 9);
     if (what <= 3) {
-      // A dims entry: shapes, layout, causal, mask dims, kvDtype.
-      const i = g.int(0, DIMS - 1);
+      // A dims entry: shapes, layout, causal, mask dims, kvDtype, window sides.
+      const i = g.int(0, dims.length - 1);
       dims[i] = wildInt(g, dims[i]);
       tags.push(`dims[${i}]=${dims[i]}`);
     } else if (what === 4) {
-      const i = g.int(0, 11);
+      const i = g.int(0, 14);
       args[i] = junk(g);
       tags.push(`arg${i}=${show(args[i])}`);
     } else if (what === 5) {
       // A buffer one element short or long.
-      const i = g.pick([0, 1, 2, 3, 7, 8, 9, 10, 11]);
+      const i = g.pick([0, 1, 2, 3, 7, 8, 9, 10, 11, 12, 13, 14]);
       const a = args[i];
       if (ArrayBuffer.isView(a) && !(a instanceof DataView)) {
         const ctor = a.constructor as new (n: number) => ArrayBufferView;
@@ -109,7 +111,7 @@ function genSdpaArgs(g: Gen): SdpaCase {
       tags.push(`argc=${args.length}`);
     }
   }
-  const outputs = [args[3], args[10], args[11]].filter(
+  const outputs = [args[3], args[10], args[11], args[14]].filter(
     (a): a is Float32Array => a instanceof Float32Array && a.byteLength > 0,
   );
   return { args, outputs, tags };

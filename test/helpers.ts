@@ -13,6 +13,7 @@ import { expect } from 'vitest';
 import * as N from '../lib/index.js';
 import * as J from '../lib/js.js';
 import { nativeBinding } from '../lib/backend/select.js';
+import { SDPA_DIM_SLOTS, WINDOW_UNBOUNDED } from '../lib/backend/abi.js';
 import type { KVCache, MhaResult, SdpaResult } from '../lib/index.js';
 import { referenceLinear } from './reference.js';
 
@@ -269,21 +270,14 @@ export const publicApis = [
 // ---------------------------------------------------------------------------------------------
 // The native binding's own argument forms
 
-/** Entries of the binding's sdpa dims array (13, or 14 with kvDtype), found by asking it. */
-export function sdpaDimsCount(): number {
-  const b = nativeBinding;
-  if (!b) return 13;
-  for (const n of [13, 14]) {
-    const dims = new Int32Array(n);
-    dims.set([1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1]);
-    try {
-      b.sdpa(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), dims as never, 1, 0, null, null, null, null, null);
-      return n;
-    } catch {
-      // try the next
-    }
-  }
-  return 13;
+/**
+ * A dims array for the binding's sdpa: `values` fill the first slots (SDPA_DIM_SLOTS order); the
+ * rest take their neutral value (kvDtype float32, the window sides unbounded).
+ */
+export function sdpaBindingDims(values: readonly number[]): Int32Array {
+  const dims = Int32Array.from(SDPA_DIM_SLOTS, (slot) => (slot === 'windowLeft' || slot === 'windowRight' ? WINDOW_UNBOUNDED : 0));
+  dims.set(values);
+  return dims;
 }
 
 /** w ([N, K] if outIn, else [K, N]) packed by the binding for gemm. */

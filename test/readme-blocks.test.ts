@@ -1,6 +1,6 @@
 // The README's runnable code blocks run as written, from a fresh project that has qkv in its
 // node_modules (a symlink to this package, so it needs dist/): the ESM and CommonJS lines, the
-// quick start, the float32 state_dict reader, readSafetensors and the GPT-2 block. Where a block
+// quick start, the lse merge, the float32 state_dict reader, readSafetensors and the GPT-2 block. Where a block
 // leaves an input to the reader (x), a prelude supplies it; where it builds a layer from files, the
 // files are written here and the layer's output is compared with one built in this process from
 // the same arrays, so a reader that got the bytes wrong fails.
@@ -96,6 +96,10 @@ describe.skipIf(!existsSync(dist))('README code blocks run as written (needs dis
 
   test('Quick start', () => {
     expect(run(blockAfter('## Quick start'))).toMatch(/backend: '(native|js)'/);
+  });
+
+  test('"Windows, sinks, ALiBi and lse": two halves of the keys merged through their lse give the whole', () => {
+    expect(run(blockAfter('## Windows, sinks, ALiBi and lse')).trim()).toBe('true');
   });
 
   test('"From a PyTorch state_dict": the float32 files become the same layer', () => {

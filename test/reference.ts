@@ -24,10 +24,14 @@ export interface RefOptions {
   queryOffset?: number | Int32Array;
   mask?: { data: Float32Array | Uint8Array; dims: number[] };
   kvLengths?: Int32Array;
+  window?: { left?: number; right?: number };
+  sinks?: Float32Array;
+  alibi?: Float32Array;
   // Output options of the public API are accepted (and ignored) so a case's options can be passed as is.
   out?: unknown;
   weights?: unknown;
   scores?: unknown;
+  lse?: unknown;
 }
 
 export interface RefResult {
@@ -37,6 +41,8 @@ export interface RefResult {
   weights: Float64Array;
   /** [B, H, Sq, Sk] what enters the softmax; -Infinity where blocked. */
   scores: Float64Array;
+  /** [B, H, Sq] log(e^sink + Σ_visible e^score) per row; -Infinity with nothing visible and no sink. */
+  lse: Float64Array;
 }
 
 export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array, opts: RefOptions): RefResult {
@@ -58,17 +64,23 @@ export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array,
       ? ((b * heads + head) * seq + pos) * width + x
       : ((b * seq + pos) * heads + head) * width + x;
 
-  // Causal offset per batch (null = not causal).
+  // Positions (DESIGN.md "Positions and score modifiers"): query row i of batch b sits at
+  // position(b) + i, key j at j. queryOffset sets it and means causal; otherwise causal aligns it
+  // (top-left: 0; true / bottom-right: the last row on the last valid key), and a call that is not
+  // causal puts the last row on the last key.
   const validKeys = (b: number): number => (opts.kvLengths ? opts.kvLengths[b]! : Sk);
-  const causalOffset = (b: number): number | null => {
+  const c = opts.causal ?? false;
+  const isCausal = opts.queryOffset !== undefined || c !== false;
+  const position = (b: number): number => {
     if (opts.queryOffset !== undefined) {
       return typeof opts.queryOffset === 'number' ? opts.queryOffset : opts.queryOffset[b]!;
     }
-    const c = opts.causal ?? false;
-    if (c === false) return null;
+    if (c === false) return Sk - Sq;
     if (c === 'top-left') return 0;
     return validKeys(b) - Sq; // true or 'bottom-right'
   };
+  const left = opts.window?.left ?? Infinity;
+  const right = opts.window?.right ?? Infinity;
 
   // Mask lookup with NumPy broadcasting: dims right-aligned against [B, H, Sq, Sk], a dim of 1
   // repeats. Strides of the mask as stored, 0 where it is broadcast.
@@ -85,22 +97,25 @@ export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array,
   const out = new Float64Array(B * H * Sq * Dv);
   const weights = new Float64Array(B * H * Sq * Sk);
   const scores = new Float64Array(B * H * Sq * Sk);
+  const lse = new Float64Array(B * H * Sq);
 
   for (let b = 0; b < B; b++) {
-    const off = causalOffset(b);
     const L = validKeys(b);
     for (let h = 0; h < H; h++) {
       const hk = Math.floor(h / G);
+      const sink = opts.sinks ? opts.sinks[h]! : -Infinity;
       for (let i = 0; i < Sq; i++) {
         const row = ((b * H + h) * Sq + i) * Sk;
+        const p = position(b) + i;
 
         // Pass 0: the scores row.
         for (let j = 0; j < Sk; j++) {
-          let blocked = j >= L || (off !== null && j > off + i);
+          let blocked = j >= L || (isCausal && j > p) || j < p - left || j > p + right;
           let s = 0;
           for (let d = 0; d < D; d++) s += q[at(H, Sq, D, b, h, i, d)]! * k[at(Hkv, Sk, D, b, hk, j, d)]!;
           s *= scale;
           if (softcap > 0) s = softcap * Math.tanh(s / softcap);
+          if (opts.alibi) s -= opts.alibi[h]! * Math.abs(p - j);
           const mv = maskAt(b, h, i, j);
           if (mv !== null) {
             if (mask!.data instanceof Uint8Array) {
@@ -114,12 +129,17 @@ export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array,
           scores[row + j] = blocked ? -Infinity : s;
         }
 
-        // Pass 1: max. Pass 2: sum of exp. Pass 3: normalize.
-        let max = -Infinity;
+        // Pass 1: max. Pass 2: sum of exp. Pass 3: normalize. The sink is one more term of the
+        // sum that has no value row (its weight is not returned).
+        let max = sink;
         for (let j = 0; j < Sk; j++) max = Math.max(max, scores[row + j]!);
-        if (max === -Infinity) continue; // every key blocked: zeros in weights and out
-        let sum = 0;
+        if (max === -Infinity) { // every key blocked and no sink: zeros in weights and out
+          lse[(b * H + h) * Sq + i] = -Infinity;
+          continue;
+        }
+        let sum = Math.exp(sink - max);
         for (let j = 0; j < Sk; j++) sum += Math.exp(scores[row + j]! - max);
+        lse[(b * H + h) * Sq + i] = max + Math.log(sum);
         for (let j = 0; j < Sk; j++) weights[row + j] = Math.exp(scores[row + j]! - max) / sum;
 
         // out = weights . V
@@ -134,7 +154,7 @@ export function referenceSdpa(q: Float32Array, k: Float32Array, v: Float32Array,
       }
     }
   }
-  return { out, weights, scores };
+  return { out, weights, scores, lse };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -137,13 +137,13 @@ describe.each(runners)('errors [$name]', (runner) => {
 describe.runIf(nativeBinding)('native binding re-checks', () => {
   const binding = nativeBinding!;
   const dims = (over: Partial<Record<number, number>> = {}) => {
-    const d = Int32Array.of(B, H, Hkv, Sq, Sk, D, Dv, 0, 0, 1, 1, 1, 1, 0);
+    const d = Int32Array.of(B, H, Hkv, Sq, Sk, D, Dv, 0, 0, 1, 1, 1, 1, 0, -1, -1);
     for (const [i, x] of Object.entries(over)) d[Number(i)] = x!;
     return d;
   };
   const out = () => new Float32Array(B * H * Sq * Dv);
   type Args = Parameters<typeof binding.sdpa>;
-  const good = (): Args => [q, k, v, out(), dims(), 0.5, 0, null, null, null, null, null];
+  const good = (): Args => [q, k, v, out(), dims(), 0.5, 0, null, null, null, null, null, null, null, null];
   const cases: Array<[string, (a: Args) => void, typeof TypeError | typeof RangeError]> = [
     ['q too short', (a) => { a[0] = q.subarray(1); }, RangeError],
     ['k as Float64Array', (a) => { a[1] = new Float64Array(k.length) as never; }, TypeError],

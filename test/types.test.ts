@@ -31,6 +31,15 @@ describe('scaledDotProductAttention return types', () => {
     expect(r.scores).toBeInstanceOf(Float32Array);
   });
 
+  test('lse: true gives { output, lse }; an lse array to fill keeps the Float32Array', () => {
+    const r = scaledDotProductAttention(q, q, q, { ...opts, lse: true, window: { left: 1 } });
+    expectTypeOf(r).toEqualTypeOf<{ output: Float32Array; lse: Float32Array }>();
+    expect(r.lse).toBeInstanceOf(Float32Array);
+    expectTypeOf(scaledDotProductAttention(q, q, q, { ...opts, lse: new Float32Array(4) })).toEqualTypeOf<Float32Array>();
+    // @ts-expect-error a window side is a number
+    void (() => scaledDotProductAttention(q, q, q, { ...opts, window: { left: '1' } }));
+  });
+
   test('a boolean flag gives the union, which must be narrowed', () => {
     for (const flag of [true, false] as boolean[]) {
       const r = scaledDotProductAttention(q, q, q, { ...opts, weights: flag });
@@ -50,7 +59,7 @@ describe('scaledDotProductAttention return types', () => {
   test('options typed as SdpaOptions: the union', () => {
     const o: SdpaOptions = { ...opts };
     expectTypeOf(scaledDotProductAttention(q, q, q, o)).toEqualTypeOf<
-      Float32Array | { output: Float32Array; weights?: Float32Array; scores?: Float32Array }
+      Float32Array | { output: Float32Array; weights?: Float32Array; scores?: Float32Array; lse?: Float32Array }
     >();
   });
 

@@ -1,15 +1,23 @@
 // The argument ABI between lib/ and the native binding, defined once on the TypeScript side; its
 // C++ twin is native/abi.h, and test/native-abi.test.ts checks that the two agree (binding._abi()).
-//   sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores)
+//   sdpa(q, k, v, out, dims, scale, softcap, mask, offsets, kvLengths, weights, scores, sinks, alibi, lse)
 //     dims: Int32Array of SDPA_DIM_SLOTS.length slots, in SDPA_DIM_SLOTS order (sdpaDims builds it).
-//     The mask kind is not a slot: the binding reads it from the mask's type (MASK_KINDS).
+//     The mask kind is not a slot: the binding reads it from the mask's type (MASK_KINDS). A window
+//     side is WINDOW_UNBOUNDED or the keys a row sees on that side.
 //   setThreads(n): n in [1, MAX_THREADS].
 import type { SdpaPlan } from '../plan.js';
 
 /** The slots of sdpa's dims array, in order. */
 export const SDPA_DIM_SLOTS = [
   'B', 'H', 'Hkv', 'Sq', 'Sk', 'D', 'Dv', 'layout', 'causal', 'maskB', 'maskH', 'maskQ', 'maskK', 'kvDtype',
+  'windowLeft', 'windowRight',
 ] as const;
+
+/** Positional arguments of sdpa (and of an 'sdpa' op of runAsync). */
+export const SDPA_ARG_COUNT = 15;
+
+/** A window side with no bound (dims slots 'windowLeft', 'windowRight'), as in SdpaPlan. */
+export { WINDOW_UNBOUNDED } from '../plan.js';
 
 export type SdpaDimSlot = (typeof SDPA_DIM_SLOTS)[number];
 
@@ -29,6 +37,7 @@ export const MASK_KINDS = ['none', 'float', 'bool'] as const;
 const slot = (name: SdpaDimSlot): number => SDPA_DIM_SLOTS.indexOf(name);
 const B = slot('B'), H = slot('H'), HKV = slot('Hkv'), SQ = slot('Sq'), SK = slot('Sk'), D = slot('D'), DV = slot('Dv');
 const LAYOUT = slot('layout'), CAUSAL = slot('causal'), KV_DTYPE = slot('kvDtype');
+const WINDOW_LEFT = slot('windowLeft'), WINDOW_RIGHT = slot('windowRight');
 const MASK_B = slot('maskB'), MASK_H = slot('maskH'), MASK_Q = slot('maskQ'), MASK_K = slot('maskK');
 
 /** The dims array the binding reads for a plan. Per call: an async call holds its own. */
@@ -49,5 +58,7 @@ export function sdpaDims(p: SdpaPlan): Int32Array {
   dims[MASK_Q] = m[2];
   dims[MASK_K] = m[3];
   dims[KV_DTYPE] = p.kvDtype === 'float16' ? 1 : 0; // KV_DTYPES order
+  dims[WINDOW_LEFT] = p.windowLeft;
+  dims[WINDOW_RIGHT] = p.windowRight;
   return dims;
 }

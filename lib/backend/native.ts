@@ -16,6 +16,7 @@ type SdpaArgs = [
   q: Float32Array, k: Float32Array | Uint16Array, v: Float32Array | Uint16Array, out: Float32Array, dims: Int32Array, scale: number,
   softcap: number, mask: Float32Array | Uint8Array | null, offsets: Int32Array | null,
   kvLengths: Int32Array | null, weights: Float32Array | null, scores: Float32Array | null,
+  sinks: Float32Array | null, alibi: Float32Array | null, lse: Float32Array | null,
 ];
 type GemmArgs = [
   x: Float32Array, M: number, K: number, packed: Float32Array, N: number, bias: Float32Array | null, y: Float32Array,
@@ -36,7 +37,10 @@ export interface NativeBinding {
    */
   configure(simd: string, asyncPriority: AsyncPriority, threads: number): boolean;
   /** Test hook: native/abi.h's tables (test/native-abi.test.ts compares them with lib/backend/abi.ts). */
-  _abi(): { sdpaDimSlots: string[]; maxThreads: number; layouts: string[]; kvDtypes: string[]; maskKinds: string[] };
+  _abi(): {
+    sdpaDimSlots: string[]; maxThreads: number; layouts: string[]; kvDtypes: string[]; maskKinds: string[];
+    windowUnbounded: number; sdpaArgCount: number;
+  };
   sdpa(...args: SdpaArgs): Float32Array;
   /** Floats a packed [N, K] weight needs (native/gemm_binding.cc). */
   gemmPackedLength(N: number, K: number): number;
@@ -117,7 +121,10 @@ export function loadHelp(errors: string[]): string {
 
 /** The binding's positional form of a plan. The dims array is per call: async calls hold theirs. */
 function sdpaArgs(p: SdpaPlan): SdpaArgs {
-  return [p.q, p.k, p.v, p.out, sdpaDims(p), p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores];
+  return [
+    p.q, p.k, p.v, p.out, sdpaDims(p), p.scale, p.softcap, p.mask, p.offsets, p.kvLengths, p.weights, p.scores,
+    p.sinks, p.alibi, p.lse,
+  ];
 }
 
 /**

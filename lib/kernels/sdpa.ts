@@ -11,13 +11,18 @@
 //   weights / scores (optional): [B,H,Sq,Sk] in both layouts.
 //   mask (optional): addressed through p.maskStrides over (b, h, i, j), stride 0 = broadcast.
 //
-// Math, for query row i of head h in batch b (kv head hk = floor(h / G)):
-//   key_end = min(kvLengths[b] ?? Sk, causal ? offsets[b] + i + 1 : Sk), clamped to [0, Sk]
+// Math, for query row i of head h in batch b (kv head hk = floor(h / G)), at position
+// p = offsets[b] + i (offsets are given when causal, a window or ALiBi needs them):
+//   key_begin = window left side w_l ? max(0, p - w_l) : 0
+//   key_end = min(kvLengths[b] ?? Sk, causal ? p + 1 : Sk, window right side w_r ? p + w_r + 1 : Sk),
+//             clamped to [0, Sk]
 //   s_j = scale * (q_bhi . k_bhkj)
 //   if softcap c > 0: s_j = c * tanh(s_j / c)
+//   ALiBi: s_j -= alibi[h] * |p - j|
 //   float mask: s_j += mask_bhij, except mask == -Infinity blocks (whatever q.k is, NaN included)
-//   bool mask:  mask_bhij == 0 blocks;  j >= key_end blocks.  Blocked: s_j = -Infinity.
-//   out_bhi = sum_j softmax(s)_j * v_bhkj
+//   bool mask:  mask_bhij == 0 blocks;  j outside [key_begin, key_end) blocks.  Blocked: s_j = -Infinity.
+//   out_bhi = sum_j softmax(s)_j * v_bhkj, the softmax's denominator holding e^sinks[h] too
+//   lse_bhi = log(e^sinks[h] + sum of e^s_j over the visible keys) = m + log l
 // Keys are processed in blocks of BLOCK: the open (unblocked) keys of a block are listed first, so
 // a blocked key costs no dot product; their scores go into a Float32Array scratch (every later use
 // sees the same fp32-rounded score, as stored in `scores`), then merge into the running max m and
@@ -25,6 +30,9 @@
 // keys per pass (one load of q[d] / acc[d] serves four keys). Dot products and accumulators are
 // doubles (V8 numbers). A row with every key blocked has l == 0 and yields
 // zeros in out and weights, never NaN. `weights` is a post-pass per row: w_j = exp(s_j - m) / l.
+// A sink starts the row at (m, l) = (sink, 1) rather than (-Infinity, 0), and carries no value.
+// The ALiBi bias joins the float mask's value in the list of open keys (both are added after the
+// softcap), so it costs nothing in the dot-product loops.
 // Memory: O(BLOCK + Dv) scratch per call (float16 K/V: plus O(Sk (D + Dv))), plus the optional
 // [B,H,Sq,Sk] weights/scores.
 //
@@ -46,8 +54,23 @@ const NO_U16 = new Uint16Array(0);
 /** Keys per online-softmax block. */
 const BLOCK = 256;
 
+/** First key row i of batch b may see (the window's left side). */
+function keyBegin(p: SdpaPlan, b: number, i: number): number {
+  if (p.windowLeft < 0) return 0;
+  const first = p.offsets![b]! + i - p.windowLeft;
+  return first < 0 ? 0 : first > p.Sk ? p.Sk : first;
+}
+
+/** One past the last key row i of batch b may see (kvLengths, causal, the window's right side). */
+function keyEnd(p: SdpaPlan, b: number, i: number): number {
+  let end = p.kvLengths !== null ? p.kvLengths[b]! : p.Sk;
+  if (p.causal && p.offsets![b]! + i + 1 < end) end = p.offsets![b]! + i + 1;
+  if (p.windowRight >= 0 && p.offsets![b]! + i + p.windowRight + 1 < end) end = p.offsets![b]! + i + p.windowRight + 1;
+  return end < 0 ? 0 : end > p.Sk ? p.Sk : end;
+}
+
 export function sdpaJs(p: SdpaPlan): void {
-  const { q, out, B, H, Hkv, Sq, Sk, D, Dv, scale, softcap, causal, offsets, kvLengths } = p;
+  const { q, out, B, H, Hkv, Sq, Sk, D, Dv, scale, softcap, offsets, sinks, alibi, lse } = p;
   const f16 = p.kvDtype === 'float16';
   const k16 = f16 ? (p.k as Uint16Array) : NO_U16;
   const v16 = f16 ? (p.v as Uint16Array) : NO_U16;
@@ -87,9 +110,10 @@ export function sdpaJs(p: SdpaPlan): void {
   const rowScores = scores !== null ? scores : weights;
 
   for (let b = 0; b < B; b++) {
-    const lenB = kvLengths !== null ? kvLengths[b]! : Sk;
-    const offB = causal && offsets !== null ? offsets[b]! : 0;
+    const offB = offsets !== null ? offsets[b]! : 0;
     for (let h = 0; h < H; h++) {
+      const sink = sinks !== null ? sinks[h]! : -Infinity;
+      const slope = alibi !== null ? alibi[h]! : 0;
       const hk = (h / G) | 0;
       // Where key j of this head starts: kBase + j * kStride in k (likewise for v).
       let kBase = b * ksB + hk * ksH;
@@ -98,8 +122,8 @@ export function sdpaJs(p: SdpaPlan): void {
       let vStride = vsS;
       if (f16) {
         if (h % G === 0) { // a new kv head: widen the keys any of its rows can see
-          const n = Math.max(0, Math.min(lenB, Sk));
-          for (let j = 0; j < n; j++) {
+          const n = keyEnd(p, b, Sq - 1);
+          for (let j = keyBegin(p, b, 0); j < n; j++) {
             const ks = kBase + j * ksS, vs = vBase + j * vsS;
             for (let d = 0; d < D; d++) k[j * D + d] = half[k16[ks + d]!]!;
             for (let d = 0; d < Dv; d++) v[j * Dv + d] = half[v16[vs + d]!]!;
@@ -115,16 +139,18 @@ export function sdpaJs(p: SdpaPlan): void {
         const mo = b * msB + h * msH + i * msI;
         const wo = ((b * H + h) * Sq + i) * Sk; // weights/scores row
 
-        let kEnd = lenB;
-        if (causal && offB + i + 1 < kEnd) kEnd = offB + i + 1;
-        if (kEnd < 0) kEnd = 0;
-        if (kEnd > Sk) kEnd = Sk;
+        const pos = offB + i;
+        const kBegin = keyBegin(p, b, i);
+        const kEnd = keyEnd(p, b, i);
 
-        let m = -Infinity;
-        let l = 0;
+        let m = sink; // -Infinity without sinks (a sink of -Infinity is no sink)
+        let l = sink === -Infinity ? 0 : 1;
         for (let d = 0; d < Dv; d++) acc[d] = 0;
+        // Keys before the window are never visited: blocked in scores (and weights' scratch).
+        if (rowScores !== null) for (let j = 0; j < kBegin; j++) rowScores[wo + j] = -Infinity;
+        if (weights !== null && weights !== rowScores) for (let j = 0; j < kBegin; j++) weights[wo + j] = -Infinity;
 
-        for (let j0 = 0; j0 < kEnd; j0 += BLOCK) {
+        for (let j0 = kBegin; j0 < kEnd; j0 += BLOCK) {
           const j1 = j0 + BLOCK < kEnd ? j0 + BLOCK : kEnd;
 
           // 1. Which keys of the block are open; the blocked ones score -Infinity whatever q.k is.
@@ -146,7 +172,7 @@ export function sdpaJs(p: SdpaPlan): void {
               }
             }
             open[n] = j;
-            openBias[n] = bias;
+            openBias[n] = slope !== 0 ? bias - slope * Math.abs(pos - j) : bias;
             n++;
           }
 
@@ -251,9 +277,10 @@ export function sdpaJs(p: SdpaPlan): void {
           }
         }
 
-        // 4. out = acc / l (zeros for a fully blocked row).
+        // 4. out = acc / l (zeros for a fully blocked row); lse = m + log l.
         const inv = l > 0 ? 1 / l : 0;
         for (let d = 0; d < Dv; d++) out[oo + d] = acc[d]! * inv;
+        if (lse !== null) lse[(b * H + h) * Sq + i] = m + Math.log(l);
 
         // 5. Keys past key_end; weights from the final (m, l).
         if (scores !== null) for (let j = kEnd; j < Sk; j++) scores[wo + j] = -Infinity;

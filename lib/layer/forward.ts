@@ -131,7 +131,7 @@ function planPlain(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolea
   const plan: SdpaPlan = makeSdpaPlan({
     q: UNBOUND, k: UNBOUND, v: UNBOUND, out: UNBOUND,
     B, H, Hkv, Sq: S, Sk, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
-    offsets: causal ? new Int32Array(B) : null, kvLengths, mask, weights: null, scores: null,
+    causal, offsets: causal ? new Int32Array(B) : null, kvLengths, mask, weights: null, scores: null,
   });
   const out = o.out === undefined ? null : expectF32('options.out', o.out, { B, S, E });
   if (out) {
@@ -240,7 +240,7 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
     const plan = makeSdpaPlan({
       q, k: cache.k, v: cache.v, kvDtype: cache.dtype, out: attn,
       B, H, Hkv, Sq: S, Sk: maxL, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
-      offsets: oldLens, kvLengths: newLens, mask: null, weights: null, scores: null,
+      causal: true, offsets: oldLens, kvLengths: newLens, mask: null, weights: null, scores: null,
     });
 
     const append = (): void => {

@@ -51,7 +51,7 @@ template <class V>
 size_t WorkspaceFloats(int64_t D, int64_t Dv) {
   const int64_t Br = V::kBr, Bc = V::kBc;
   return static_cast<size_t>(RoundUp(D * Br, 16) + RoundUp(Bc * Br, 16) + RoundUp(Br * Dv, 16) +
-                             3 * RoundUp(Br, 16) + RoundUp(Bc * D, 16));
+                             5 * RoundUp(Br, 16) + RoundUp(Bc * D, 16));
 }
 
 // Attention for one tile of query rows sharing one kv head (FlashAttention-2 on the CPU).
@@ -66,8 +66,14 @@ size_t WorkspaceFloats(int64_t D, int64_t Dv) {
 // then out = O / l. Holding St transposed makes the whole softmax vertical, W rows per vector.
 // A row whose every key is blocked keeps m = -inf; the reference point is then 0 instead of m',
 // so alpha = P = 0, l = 0 and out is written as zeros (never NaN from -inf - -inf).
-// Workspace: Qt (D, Br), St (Bc, Br), O (Br, Dv), then m, l, alpha (Br), then Kf (Bc, D); sections
-// 16-float aligned.
+// Workspace: Qt (D, Br), St (Bc, Br), O (Br, Dv), then m, l, alpha, -slope, distance (Br), then
+// Kf (Bc, D); sections 16-float aligned.
+// Score modifiers: the keys visited are [rows[0].key_begin, key_hi) (a window's left side skips
+// whole blocks, its right side and causal shorten key_hi); within a block the keys before a row's
+// key_begin are blocked like those past its key_end. ALiBi adds -slope_r * |pos_r - j| after the
+// softcap, W rows per vector (the distance to the block's first key held per row in floats, exact
+// below 2^24). A sink starts the row's softmax at (m, l) = (sink, 1) instead of (-inf, 0); it
+// carries no value, so it only lowers every weight.
 // KV = uint16_t (binary16 K and V): the dot-product path and P.V widen each vector as they load it
 // (LoadKv), so K and V stream at half the bytes; the transposed path, which broadcasts K one element
 // at a time, first widens the block's keys into Kf (O(Bc D) work per block against O(Br Bc D) of
@@ -100,7 +106,6 @@ void AttendTile(const AttnTile& t, float* ws) {
   float* m = o + RoundUp(Br * Dv, 16);
   float* l = m + RoundUp(Br, 16);
   float* alpha = l + RoundUp(Br, 16);
-  float* kf = alpha + RoundUp(Br, 16);
   const KV* tk = static_cast<const KV*>(t.k);
   const KV* tv = static_cast<const KV*>(t.v);
 
@@ -115,10 +120,24 @@ void AttendTile(const AttnTile& t, float* ws) {
   Fill(m, -kInf, np);
   Fill(l, 0.0f, np);
   Fill(o, 0.0f, n * Dv);
+  for (int64_t r = 0; r < n; ++r) {  // a sink of -inf is no sink: (m, l) stays (-inf, 0)
+    m[r] = rows[r].sink;
+    if (rows[r].sink != -kInf) l[r] = 1.0f;
+  }
+  float* neg_slope = alpha + RoundUp(Br, 16);
+  float* dist = neg_slope + RoundUp(Br, 16);
+  float* kf = dist + RoundUp(Br, 16);
+  if (t.alibi) {
+    for (int64_t r = 0; r < n; ++r) neg_slope[r] = -rows[r].slope;
+    Fill(neg_slope + n, 0.0f, np - n);
+    Fill(dist + n, 0.0f, np - n);
+  }
 
-  const int64_t key_hi = rows[n - 1].key_end;  // the most keys any row sees
-  int64_t r_begin = 0;                         // rows before it see no key of this block or later
-  for (int64_t j0 = t.key_begin; j0 < key_hi; j0 += block) {
+  const int64_t key_lo = Max(t.key_begin, rows[0].key_begin);  // the fewest keys any row skips
+  const int64_t key_hi = rows[n - 1].key_end;                   // the most keys any row sees
+  const int64_t begin_hi = rows[n - 1].key_begin;               // keys below it are blocked for some row
+  int64_t r_begin = 0;                                          // rows before it see no key of this block or later
+  for (int64_t j0 = key_lo; j0 < key_hi; j0 += block) {
     const int64_t bc = Min(block, key_hi - j0);
     while (rows[r_begin].key_end <= j0) ++r_begin;
     const int64_t rv = r_begin / W * W;  // first row vector with an active row
@@ -162,6 +181,16 @@ void AttendTile(const AttnTile& t, float* ws) {
         }
       }
     }
+    if (t.alibi) {  // s -= slope * |pos - j|, the distance to key j0 + cc being |dist - cc|
+      for (int64_t r = rv; r < n; ++r) dist[r] = static_cast<float>(rows[r].pos - j0);
+      for (int64_t cc = 0; cc < bc; ++cc) {
+        const T c = V::set1(static_cast<float>(cc));
+        for (int64_t r = rv; r < np; r += W) {
+          float* p = st + cc * Br + r;
+          V::store(p, V::fmadd(V::load(p), V::load(neg_slope + r), V::abs(V::sub(V::load(dist + r), c))));
+        }
+      }
+    }
     if (t.mask_kind != MaskKind::kNone) ApplyMask(t, j0, bc, r_begin, st, Br);
 
     // Key j0 + cc is past the key_end of a prefix of rows (rows are sorted by key_end).
@@ -169,6 +198,14 @@ void AttendTile(const AttnTile& t, float* ws) {
     for (int64_t cc = 0; cc < bc; ++cc) {
       while (nb < n && rows[nb].key_end <= j0 + cc) ++nb;
       Fill(st + cc * Br + rv, -kInf, nb - rv);  // strided rows of one key: contiguous in st
+    }
+    // Key j0 + cc is before the key_begin of a suffix of rows (sorted by key_begin too).
+    if (begin_hi > j0) {
+      int64_t ne = r_begin;
+      for (int64_t cc = 0; cc < bc; ++cc) {
+        while (ne < n && rows[ne].key_begin <= j0 + cc) ++ne;
+        Fill(st + cc * Br + ne, -kInf, n - ne);
+      }
     }
 
     for (int64_t r = r_begin; r < n; ++r) {
@@ -184,7 +221,8 @@ void AttendTile(const AttnTile& t, float* ws) {
       const T m_old = V::load(m + r);
       const T m_new = V::max(m_old, mx);
       const T ref = V::select(V::eq(m_new, V::set1(-kInf)), V::zero(), m_new);
-      const T a = V::exp(V::sub(m_old, ref));
+      // An unchanged max rescales by exactly 1, also when it is infinite (a sink of +inf).
+      const T a = V::select(V::eq(m_old, m_new), V::set1(1.0f), V::exp(V::sub(m_old, ref)));
       T sum = V::zero();
       for (int64_t cc = 0; cc < bc; ++cc) {
         float* p = st + cc * Br + r;
@@ -225,12 +263,17 @@ void AttendTile(const AttnTile& t, float* ws) {
   for (int64_t r = 0; r < n; ++r) {
     const TileRow& row = rows[r];
     const float lr = l[r];
+    if (t.row_ml != nullptr) {
+      t.row_ml[2 * r] = m[r];
+      t.row_ml[2 * r + 1] = lr;
+    }
     if (lr == 0.0f) {
       Fill(row.out, 0.0f, Dv);  // every key blocked: zeros, even where V holds inf or NaN
     } else {
       ScaleInto<V>(row.out, o + r * Dv, 1.0f / lr, Dv);
     }
-    const int64_t ke = row.key_end;
+    const int64_t ke = Max(row.key_end, key_lo);
+    if (row.scores) Fill(row.scores, -kInf, Min(key_lo, t.Sk));  // keys no block visited
     if (row.scores && row.scores != row.weights) Fill(row.scores + ke, -kInf, t.Sk - ke);
     if (row.weights) {
       if (lr == 0.0f) {

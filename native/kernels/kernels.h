@@ -24,13 +24,20 @@ struct TileRow {
   float* scores;      // (Sk) row that receives the pre-softmax scores, or null. When only weights
                       // are asked for, this is the weights row itself, used as scratch.
   float* weights;     // (Sk) probabilities, or null
-  int64_t key_end;    // keys [key_end, Sk) are blocked (causal / kv_lengths); 0 <= key_end <= Sk
+  float* lse;         // (1) the row's log-sum-exp, written by the driver (native/attention.cc), or null
+  int64_t key_begin;  // keys [0, key_begin) are blocked (the window's left side); key_begin >= 0
+  int64_t key_end;    // keys [key_end, Sk) are blocked (causal / kv_lengths / the window's right
+                      // side); 0 <= key_end <= Sk. key_begin >= key_end: nothing visible.
+  int64_t pos;        // p(i), the row's position (ALiBi's distance |pos - j|)
+  float slope;        // ALiBi slope of the row's head (0 without ALiBi)
+  float sink;         // the head's sink logit; -inf without sinks (the same as none)
 };
 
 // A tile: up to KernelTable::tile_rows query rows of one batch b that all read the same keys and
 // values (one kv head hk; with GQA the rows mix the query heads of that group).
-// Rows must be ordered by key_end, nondecreasing: the kernel relies on it to skip key blocks
-// (a block past every row's key_end is never visited) and to block keys with one prefix per key.
+// Rows must be ordered by key_end and by key_begin, both nondecreasing: the kernel relies on it to
+// skip key blocks (it visits keys [rows[0].key_begin, rows[n - 1].key_end) only) and to block
+// keys with one prefix (key_end) and one suffix (key_begin) of the rows per key.
 //
 // Decode tiles may span several kv heads (kv_heads > 1): rows are then head-major, n_rows /
 // kv_heads (at most kMaxDecodeGroup) rows per head, every row with the same key_end, and head x's
@@ -50,6 +57,7 @@ struct AttnTile {
   int64_t D, Dv, Sk;
   float scale;
   float softcap;         // 0 = off
+  bool alibi;            // rows carry ALiBi slopes (TileRow::slope, TileRow::pos)
   MaskKind mask_kind;    // none, float (added, -inf blocks), bool (uint8, 0 blocks)
   int64_t mask_stride;   // element stride of the mask over keys (0 = broadcast)
   int64_t n_rows;        // 1 <= n_rows <= KernelTable::tile_rows
@@ -61,10 +69,14 @@ struct AttnTile {
   // normalized output: for row r, m_r = max of its scores over the range (-inf if none is
   // visible), l_r = sum_j e^(s_rj - m_r), rows[r].out = sum_j e^(s_rj - m_r) v_j (not divided
   // by l_r; zeros when m_r = -inf), and partial_ml[2r] = m_r, partial_ml[2r + 1] = l_r. The
-  // rows must then ask for no scores or weights. Partials of disjoint ranges merge exactly:
+  // rows must then ask for no scores or weights, and carry no sink (sink = -inf: the driver adds
+  // the sinks when it merges). Partials of disjoint ranges merge exactly:
   // m = max_c m_c, l = sum_c e^(m_c - m) l_c, out = (sum_c e^(m_c - m) O_c) / l.
   int64_t key_begin;
   float* partial_ml;     // (2 * n_rows) or null
+  // Whole rows (partial_ml null): when non-null, receives each row's final (m_r, l_r) as above,
+  // the sink included, so that the driver can report log-sum-exp m_r + log l_r.
+  float* row_ml;         // (2 * n_rows) or null
 };
 
 struct KernelTable {

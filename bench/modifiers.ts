@@ -1,0 +1,149 @@
+// npm run bench:modifiers [-- --quick] [--json <file>] — what the score modifiers cost (or save),
+// as ratios against the plain call measured in the same run:
+//   - causal S=4096, H=8, D=64 with window.left = 511 against no window (ideal ~0.25: each row
+//     reads 512 keys instead of 2048 on average);
+//   - a decode step (Sq = 1) over 8192 keys, H=8, D=64, with a 256-key window against none (ideal
+//     256 / 8192 = 0.03 plus the call's fixed cost);
+//   - sinks, and ALiBi, against the plain causal call at S=2048, H=8, D=64 (targets 1.05x, 1.15x).
+// Each row runs qkv native on 1 thread and on 2 threads (all the machine has, when fewer) and qkv
+// js. The base and the variant alternate call by call, and the figure is the median of each; the
+// ratio is median(variant) / median(base) of one run. Every variant's output is compared with
+// the js backend's before it is timed. --quick: fewer samples, and js on S/4 for the long rows.
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { info, scaledDotProductAttention as sdpaNative, setThreads } from '../lib/index.js';
+import { scaledDotProductAttention as sdpaJs, alibiSlopes } from '../lib/js.js';
+import type { SdpaOptions } from '../lib/types.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const jsonFile = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+
+interface Row {
+  name: string;
+  impl: string;
+  baseMs: number;
+  variantMs: number;
+  ratio: number;
+  target: string;
+}
+
+function randn(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5) * 2;
+  }
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+
+type Sdpa = (q: Float32Array, k: Float32Array, v: Float32Array, o: SdpaOptions) => unknown;
+
+/** Median ms of base and variant, alternating, after one warm-up call of each. */
+function pair(run: Sdpa, q: Float32Array, k: Float32Array, v: Float32Array, base: SdpaOptions, variant: SdpaOptions, budgetMs: number): [number, number] {
+  const t0 = performance.now();
+  run(q, k, v, base);
+  run(q, k, v, variant);
+  const warm = performance.now() - t0;
+  const reps = Math.max(quick ? 3 : 5, Math.min(quick ? 50 : 400, Math.floor(budgetMs / Math.max(warm, 1e-3))));
+  const a: number[] = [], b: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    let s = performance.now();
+    run(q, k, v, base);
+    a.push(performance.now() - s);
+    s = performance.now();
+    run(q, k, v, variant);
+    b.push(performance.now() - s);
+  }
+  return [median(a), median(b)];
+}
+
+function maxDiff(x: Float32Array, y: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  return m;
+}
+
+interface Case {
+  name: string;
+  target: string;
+  H: number;
+  Sq: number;
+  Sk: number;
+  D: number;
+  base: SdpaOptions;
+  variant: SdpaOptions;
+  /** Shape for js under --quick (the long rows take tens of seconds on the TypeScript kernels). */
+  jsQuick?: { Sq: number; Sk: number };
+}
+
+const H = 8, D = 64;
+const sinks = Float32Array.from({ length: H }, (_, h) => 0.5 * h - 1);
+const cases: Case[] = [
+  {
+    name: 'causal S=4096 H=8 D=64: window.left 511 vs none', target: '≤ 0.3 (ideal ~0.25)', H, Sq: 4096, Sk: 4096, D,
+    base: { heads: H, seqQ: 4096, headDim: D, causal: true },
+    variant: { heads: H, seqQ: 4096, headDim: D, causal: true, window: { left: 511 } },
+    jsQuick: { Sq: 1024, Sk: 1024 },
+  },
+  {
+    name: 'decode Sq=1 over 8192 keys H=8 D=64: window.left 255 vs none', target: '≤ 0.1', H, Sq: 1, Sk: 8192, D,
+    base: { heads: H, seqQ: 1, seqK: 8192, headDim: D, causal: true },
+    variant: { heads: H, seqQ: 1, seqK: 8192, headDim: D, causal: true, window: { left: 255 } },
+  },
+  {
+    name: 'causal S=2048 H=8 D=64: sinks vs none', target: '≤ 1.05', H, Sq: 2048, Sk: 2048, D,
+    base: { heads: H, seqQ: 2048, headDim: D, causal: true },
+    variant: { heads: H, seqQ: 2048, headDim: D, causal: true, sinks },
+    jsQuick: { Sq: 512, Sk: 512 },
+  },
+  {
+    name: 'causal S=2048 H=8 D=64: ALiBi vs none', target: '≤ 1.15', H, Sq: 2048, Sk: 2048, D,
+    base: { heads: H, seqQ: 2048, headDim: D, causal: true },
+    variant: { heads: H, seqQ: 2048, headDim: D, causal: true, alibi: alibiSlopes(H) },
+    jsQuick: { Sq: 512, Sk: 512 },
+  },
+];
+
+const native = info();
+const threadCounts = [1, Math.min(2, os.availableParallelism())].filter((t, i, a) => a.indexOf(t) === i);
+console.log(`qkv ${native.version} | ${native.backend} (${native.simd}) | ${os.cpus()[0]?.model ?? 'unknown CPU'} | node ${process.version}`);
+console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${quick ? ' | --quick' : ''}\n`);
+
+const rows: Row[] = [];
+for (const c of cases) {
+  const impls: Array<[string, Sdpa, number, { Sq: number; Sk: number }]> = [];
+  if (native.backend === 'native') for (const t of threadCounts) impls.push([`native ${t} thread${t > 1 ? 's' : ''}`, sdpaNative as Sdpa, t, c]);
+  impls.push(['js', sdpaJs as Sdpa, 1, quick && c.jsQuick ? c.jsQuick : c]);
+  for (const [impl, run, threads, shape] of impls) {
+    if (impl.startsWith('native')) setThreads(threads);
+    const resize = (o: SdpaOptions): SdpaOptions => ({ ...o, seqQ: shape.Sq, ...(o.seqK !== undefined ? { seqK: shape.Sk } : {}) });
+    const base = resize(c.base), variant = resize(c.variant);
+    const q = randn(c.H * shape.Sq * c.D, 1), k = randn(c.H * shape.Sk * c.D, 2), v = randn(c.H * shape.Sk * c.D, 3);
+    if (impl !== 'js') {
+      const diff = maxDiff(run(q, k, v, variant) as Float32Array, (sdpaJs as Sdpa)(q, k, v, variant) as Float32Array);
+      if (!(diff < 1e-4)) {
+        console.log(`${c.name} [${impl}]: output differs from js by ${diff}; not timed`);
+        continue;
+      }
+    }
+    const budget = impl === 'js' ? (quick ? 2000 : 8000) : quick ? 1500 : 6000;
+    const [b, x] = pair(run, q, k, v, base, variant, budget);
+    const name = shape === c || (shape.Sq === c.Sq && shape.Sk === c.Sk) ? c.name : `${c.name} (js at S=${shape.Sq})`;
+    rows.push({ name, impl, baseMs: b, variantMs: x, ratio: x / b, target: c.target });
+    console.log(`${name} [${impl}]: ${b.toFixed(3)} ms → ${x.toFixed(3)} ms = ${(x / b).toFixed(3)}× (target ${c.target})`);
+  }
+}
+setThreads(native.threads);
+
+console.log('\n| workload | implementation | plain (ms) | with the modifier (ms) | ratio | target |');
+console.log('|---|---|---:|---:|---:|---|');
+for (const r of rows) {
+  console.log(`| ${r.name} | ${r.impl} | ${r.baseMs.toFixed(3)} | ${r.variantMs.toFixed(3)} | ${r.ratio.toFixed(3)} | ${r.target} |`);
+}
+if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ cpu: os.cpus()[0]?.model, simd: native.simd, quick, rows }, null, 2));
