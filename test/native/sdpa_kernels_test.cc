@@ -60,6 +60,12 @@ struct Case {
   bool full_row_masked = false;  // query row (0, 0, Sq-1) gets a float mask of -inf everywhere
   bool inf_score_masked = false; // row (0, 0, 0): score +inf on a masked key, -inf elsewhere
   bool f16 = false;  // k and v as IEEE binary16 (kv_dtype = kF16)
+  // Score modifiers (DESIGN.md "Positions and score modifiers"); offsets then hold the positions
+  // of row 0 even when the case is not causal.
+  int64_t window_left = -1, window_right = -1;  // -1: unbounded
+  std::vector<float> sinks;  // [H] or empty
+  std::vector<float> alibi;  // [H] or empty
+  bool want_lse = false;
 };
 
 // float -> binary16 bits, round to nearest even; overflow -> +-inf; NaN -> a quiet NaN.
@@ -140,9 +146,16 @@ int64_t KeyEnd(const Case& c, int64_t b, int64_t i) {
   return std::max<int64_t>(end, 0);
 }
 
+// Whether key j is inside row i's window (positions: offsets[b] + i and j).
+bool InWindow(const Case& c, int64_t b, int64_t i, int64_t j) {
+  if (c.window_left < 0 && c.window_right < 0) return true;
+  const int64_t p = c.offsets[b] + i;
+  return (c.window_left < 0 || j >= p - c.window_left) && (c.window_right < 0 || j <= p + c.window_right);
+}
+
 // Naive float64 attention: explicit scores, three-pass softmax.
 void Reference(const Case& c, const Tensors& t, std::vector<double>& out, std::vector<double>& scores,
-               std::vector<double>& weights) {
+               std::vector<double>& weights, std::vector<double>& lse) {
   const int64_t G = c.H / c.Hkv;
   const double scale = c.scale != 0.0f ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.D));
   const auto qs = Strides(c, c.H, c.Sq, c.D), ks = Strides(c, c.Hkv, c.Sk, c.D);
@@ -150,6 +163,7 @@ void Reference(const Case& c, const Tensors& t, std::vector<double>& out, std::v
   out.assign(c.B * c.H * c.Sq * c.Dv, 0.0);
   scores.assign(c.B * c.H * c.Sq * c.Sk, 0.0);
   weights.assign(c.B * c.H * c.Sq * c.Sk, 0.0);
+  lse.assign(c.B * c.H * c.Sq, -INFINITY);
   std::vector<double> s(c.Sk);
   for (int64_t b = 0; b < c.B; ++b) {
     for (int64_t h = 0; h < c.H; ++h) {
@@ -157,14 +171,16 @@ void Reference(const Case& c, const Tensors& t, std::vector<double>& out, std::v
       for (int64_t i = 0; i < c.Sq; ++i) {
         const float* q = &t.q[b * qs.b + h * qs.h + i * qs.s];
         const int64_t ke = KeyEnd(c, b, i);
-        double m = -INFINITY;
+        const double sink = c.sinks.empty() ? -INFINITY : c.sinks[h];
+        double m = sink;
         for (int64_t j = 0; j < c.Sk; ++j) {
           const float* k = &t.k[b * ks.b + hk * ks.h + j * ks.s];
           double dot = 0.0;
           for (int64_t d = 0; d < c.D; ++d) dot += static_cast<double>(q[d]) * k[d];
           double x = scale * dot;
           if (c.softcap > 0.0f) x = c.softcap * std::tanh(x / c.softcap);
-          bool blocked = j >= ke;
+          if (!c.alibi.empty()) x -= c.alibi[h] * std::fabs(static_cast<double>(c.offsets[b] + i - j));
+          bool blocked = j >= ke || !InWindow(c, b, i, j);
           if (c.mask_kind == MaskKind::kFloat) {
             const float mv = t.fmask[MaskIndex(t, b, h, i, j)];
             if (mv == -kInf) blocked = true;
@@ -178,9 +194,10 @@ void Reference(const Case& c, const Tensors& t, std::vector<double>& out, std::v
         const int64_t row = (b * c.H + h) * c.Sq + i;
         double* orow = &out[b * os.b + h * os.h + i * os.s];
         for (int64_t j = 0; j < c.Sk; ++j) scores[row * c.Sk + j] = s[j];
-        if (m == -INFINITY) continue;  // every key blocked: zeros
-        double l = 0.0;
+        if (m == -INFINITY) continue;  // every key blocked and no sink: zeros
+        double l = std::exp(sink - m);  // the sink: a term of the denominator with no value
         for (int64_t j = 0; j < c.Sk; ++j) l += std::exp(s[j] - m);
+        lse[row] = m + std::log(l);
         for (int64_t j = 0; j < c.Sk; ++j) {
           const double p = std::exp(s[j] - m) / l;
           weights[row * c.Sk + j] = p;
@@ -265,8 +282,8 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     }
   }
 
-  std::vector<double> ref_out, ref_scores, ref_weights;
-  Reference(c, t, ref_out, ref_scores, ref_weights);
+  std::vector<double> ref_out, ref_scores, ref_weights, ref_lse;
+  Reference(c, t, ref_out, ref_scores, ref_weights, ref_lse);
 
   // Inputs and outputs at odd element offsets, like subarray views with a nonzero byteOffset.
   const int64_t off = 3;
@@ -293,6 +310,7 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     std::vector<float> out(ref_out.size() + 2 * off, NAN);
     std::vector<float> scores(c.want_scores ? ref_scores.size() + 2 * off : 0, NAN);
     std::vector<float> weights(c.want_weights ? ref_weights.size() + 2 * off : 0, NAN);
+    std::vector<float> lse(c.want_lse ? ref_lse.size() + 2 * off : 0, NAN);
     AttnArgs a{};
     a.shape = {c.B, c.H, c.Hkv, c.Sq, c.Sk, c.D, c.Dv};
     a.layout = c.layout;
@@ -304,7 +322,12 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     a.scale = c.scale != 0.0f ? c.scale : static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.D)));
     a.softcap = c.softcap;
     a.causal = c.causal;
-    a.offsets = c.causal ? c.offsets.data() : nullptr;
+    a.offsets = c.offsets.empty() ? nullptr : c.offsets.data();
+    a.window_left = c.window_left;
+    a.window_right = c.window_right;
+    a.sinks = c.sinks.empty() ? nullptr : c.sinks.data();
+    a.alibi = c.alibi.empty() ? nullptr : c.alibi.data();
+    a.lse = c.want_lse ? lse.data() + off : nullptr;
     a.kv_lengths = c.kv_lengths.empty() ? nullptr : c.kv_lengths.data();
     a.mask_kind = c.mask_kind;
     a.mask = c.mask_kind == MaskKind::kFloat  ? static_cast<const void*>(fmask.data() + off)
@@ -321,35 +344,39 @@ void RunCase(Case c, const std::vector<std::string>& sets) {
     bool parity = true;
     for (int threads : {2, 3}) {
       std::vector<float> out2(out.size(), NAN), scores2(scores.size(), NAN), weights2(weights.size(), NAN);
+      std::vector<float> lse2(lse.size(), NAN);
       AttnArgs a2 = a;
       a2.out = out2.data() + off;
       a2.weights = c.want_weights ? weights2.data() + off : nullptr;
       a2.scores = c.want_scores ? scores2.data() + off : nullptr;
+      a2.lse = c.want_lse ? lse2.data() + off : nullptr;
       qkv::SetThreads(threads);
       qkv::AttentionForward(a2);
       qkv::SetThreads(1);
-      parity = parity && BitwiseEqual(out, out2) && BitwiseEqual(scores, scores2) && BitwiseEqual(weights, weights2);
+      parity = parity && BitwiseEqual(out, out2) && BitwiseEqual(scores, scores2) && BitwiseEqual(weights, weights2) &&
+               BitwiseEqual(lse, lse2);
     }
 
-    Check co, cs, cw;
+    Check co, cs, cw, cl;
     Compare(out.data() + off, ref_out, c.tol_mult, co);
+    if (c.want_lse) Compare(lse.data() + off, ref_lse, c.tol_mult, cl);
     if (c.want_scores) Compare(scores.data() + off, ref_scores, c.tol_mult, cs);
     if (c.want_weights) Compare(weights.data() + off, ref_weights, c.tol_mult, cw);
     bool guards = true;
-    for (const std::vector<float>* buf : {&out, &scores, &weights}) {
+    for (const std::vector<float>* buf : {&out, &scores, &weights, &lse}) {
       for (int64_t x = 0; x < off && !buf->empty(); ++x) {
         guards = guards && std::isnan((*buf)[x]) && std::isnan((*buf)[buf->size() - 1 - x]);
       }
     }
-    const bool ok = co.bad < 0 && cs.bad < 0 && cw.bad < 0 && guards && parity;
+    const bool ok = co.bad < 0 && cs.bad < 0 && cw.bad < 0 && cl.bad < 0 && guards && parity;
     if (ok) {
       ++g_passed;
     } else {
       ++g_failed;
       std::printf("FAIL %s [%s]:", c.name.c_str(), set.c_str());
-      const char* names[3] = {"out", "scores", "weights"};
-      const Check* checks[3] = {&co, &cs, &cw};
-      for (int x = 0; x < 3; ++x) {
+      const char* names[4] = {"out", "scores", "weights", "lse"};
+      const Check* checks[4] = {&co, &cs, &cw, &cl};
+      for (int x = 0; x < 4; ++x) {
         if (checks[x]->bad >= 0) {
           std::printf(" %s maxAbs=%.3g first bad [%lld] got %.9g want %.9g;", names[x], checks[x]->max_abs,
                       static_cast<long long>(checks[x]->bad), checks[x]->got, checks[x]->want);
@@ -374,7 +401,16 @@ std::string Describe(const Case& c) {
 // One of several option sets, rotated over the shape grid.
 void ApplyVariant(Case& c, int variant) {
   std::string tag;
-  switch (variant % 9) {
+  // Positions for the modifiers' variants: the causal offsets, else the non-causal Sk - Sq.
+  auto positions = [&c]() {
+    if (c.offsets.empty()) c.offsets.assign(c.B, static_cast<int32_t>(c.Sk - c.Sq));
+  };
+  auto per_head = [&c](float a, float b) {
+    std::vector<float> x(c.H);
+    for (int64_t h = 0; h < c.H; ++h) x[h] = a + b * static_cast<float>(h);
+    return x;
+  };
+  switch (variant % 12) {
     case 0:
       tag = "plain";
       break;
@@ -439,6 +475,40 @@ void ApplyVariant(Case& c, int variant) {
       c.mask_inf_rate = 0.1f;
       c.causal = true;
       c.offsets.assign(c.B, static_cast<int32_t>(c.Sk - c.Sq));
+      break;
+    case 9:  // Mistral-like: causal with a left window, smaller and larger than a tile
+      tag = "causal-br+window-left+sinks+lse";
+      c.causal = true;
+      c.offsets.assign(c.B, static_cast<int32_t>(c.Sk - c.Sq));
+      // Long calls (the split-over-keys grid) get windows long enough to split.
+      c.window_left = c.Sk > 1000 ? (c.seed % 2 ? 700 : 1030) : (c.seed % 2 ? 5 : 70);
+      c.sinks = per_head(-1.0f, 0.7f);
+      c.want_lse = true;
+      break;
+    case 10:  // ModernBERT-like bidirectional window, with ALiBi and a padding mask
+      tag = "window-both+alibi+bool-mask[B,1,1,Sk]+weights+lse";
+      positions();
+      c.window_left = 3;
+      c.window_right = 2;
+      c.alibi = per_head(0.05f, 0.1f);
+      c.mask_kind = MaskKind::kBool;
+      c.mask_dims[0] = c.B;
+      c.mask_dims[3] = c.Sk;
+      c.mask_inf_rate = 0.2f;
+      c.want_weights = c.want_lse = true;
+      break;
+    case 11:  // right side only, kv_lengths, explicit offsets, ALiBi and sinks together
+      tag = "window-right+kvlen+offsets+alibi+sinks+lse";
+      c.causal = c.seed % 2 == 0;
+      c.offsets.resize(c.B);
+      for (int64_t b = 0; b < c.B; ++b) c.offsets[b] = static_cast<int32_t>(b * 3 + c.Sk / 3);
+      c.window_right = 0;
+      c.kv_lengths.resize(c.B);
+      for (int64_t b = 0; b < c.B; ++b) c.kv_lengths[b] = static_cast<int32_t>(std::max<int64_t>(1, c.Sk - 5 * b));
+      c.alibi = per_head(0.25f, -0.02f);
+      c.sinks = per_head(2.0f, -0.5f);
+      c.want_scores = c.seed % 3 == 0;  // scores keep a call from splitting over keys
+      c.want_lse = true;
       break;
   }
   c.name = Describe(c) + " " + tag;
@@ -545,8 +615,8 @@ void RunTests(const std::vector<std::string>& sets, bool quick) {
           c.Dv = (seed % 5 == 0) ? (D % 7) * 9 + 5 : D;
           c.layout = (seed % 4 < 2) ? Layout::kBHSD : Layout::kBSHD;
           c.seed = seed;
-          const int variants[] = {0, 1, 4, 8};
-          ApplyVariant(c, variants[v++ % 4]);
+          const int variants[] = {0, 1, 4, 8, 9, 11};
+          ApplyVariant(c, variants[v++ % 6]);
           c.name += " split-K";
           RunBoth(c, sets, true);
         }
