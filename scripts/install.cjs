@@ -10,15 +10,15 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 if (process.env.QKV_SKIP_BUILD === '1') process.exit(0);
 
-// An installed tarball carries a prebuilt binary for the platform it was packed on
-// (scripts/prebuild.cjs): when it loads here, there is nothing to build.
+// An installed tarball carries prebuilt binaries for linux-x64 and linux-arm64 (glibc >= 2.28,
+// scripts/prebuild.cjs): when this platform's loads here, there is nothing to build.
 const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'qkv.node');
 if (fs.existsSync(prebuilt)) {
   try {
     require(prebuilt);
     process.exit(0);
   } catch {
-    // a binary for another libc or an incompatible build: fall through and build from source
+    // musl, a glibc older than 2.28, or an incompatible build: fall through and build from source
   }
 }
 

@@ -8,8 +8,10 @@
 #     hand-computed "I like apple" result; `qkv/js` too;
 #   - the types resolve for an .mts and a .cts consumer (tsc, node16 resolution);
 #   - the `qkv` bin runs;
-#   - with the prebuilt binary removed (a platform without one), it still loads, on js, and says why
-#     in one line;
+#   - the tarball carries linux-x64 and linux-arm64 binaries, both portable (scripts/elf-check.cjs:
+#     no shared libstdc++, nothing newer than GLIBC_2.28); npm run test:arm64 runs the arm64 one;
+#   - with this platform's prebuilt binary removed (a platform without one), it still loads, on js,
+#     and says why in one line, naming the platforms there are binaries for;
 #   - then the install script builds it from the shipped sources (CMakeLists.txt, native/) with the
 #     cmake-js installed as the package's dependency, and native loads again.
 # Last line: "N passed, N failed".
@@ -39,6 +41,15 @@ for f in dist/index.js dist/index.d.ts dist/cjs/index.js dist/cjs/index.d.ts dis
   grep -qx "package/$f" <<<"$listing" || missing+=" $f"
 done
 [ -z "$missing" ] && ok "tarball has dist/ (ESM + CJS), prebuilds/$plat, native sources, CMakeLists.txt, bin" || bad "tarball lacks:$missing"
+# Packed on linux-x64, the tarball also carries the cross-built linux-arm64 binary (scripts/prebuild.cjs).
+prebuilt_plats="$plat"
+[ "$plat" = linux-x64 ] && prebuilt_plats="linux-x64 linux-arm64"
+mkdir -p "$tmp/unpacked" && tar -xzf "$tmp/$tarball" -C "$tmp/unpacked"
+for p in $prebuilt_plats; do
+  f="$tmp/unpacked/package/prebuilds/$p/qkv.node"
+  [ "${p%%-*}" = linux ] || continue
+  if [ -f "$f" ] && line=$(node "$root/scripts/elf-check.cjs" "$f"); then ok "portable: ${line#"$tmp/unpacked/package/"}"; else bad "prebuilds/$p/qkv.node: ${line:-not in the tarball}"; fi
+done
 
 app="$tmp/app"
 mkdir -p "$app" && cd "$app"
@@ -108,7 +119,16 @@ check "types resolve for ESM (.mts) and CommonJS (.cts) consumers (tsc --module 
 check "bin: npx qkv info → native" bash -c 'npx --offline --no-install qkv info | tee /dev/stderr | grep -q "backend: native"'
 check "bin: npx qkv explain \"I like apple\"" bash -c 'NO_COLOR=1 npx --offline --no-install qkv explain "I like apple" | grep -q "row sum 1.000"'
 
-# A platform with no prebuilt binary and no build: remove it and load again.
+# A platform with no prebuilt binary and no build: remove this platform's and load again; the reason
+# names the platforms the package does have binaries for. Then with no prebuilds/ at all.
+if [ "$prebuilt_plats" != "$plat" ]; then
+  rm -rf "node_modules/qkv/prebuilds/$plat"
+  others=$(ls node_modules/qkv/prebuilds | sort | paste -sd, - | sed 's/,/, /g')
+  check "no binary for $plat: the reason names the platforms there are ($others)" node -e "
+    const i = require('qkv').info();
+    console.log(i.nativeError);
+    if (i.backend !== 'js' || !i.nativeError.includes('prebuilds/$plat/qkv.node: not found (prebuilt binaries are for $others only)')) process.exit(1);"
+fi
 rm -rf node_modules/qkv/prebuilds
 check "no binary: loads on js with a one-line reason (ESM)" env EXPECT_BACKEND=js node consumer.mjs
 check "no binary: loads on js (CJS)" env EXPECT_BACKEND=js node consumer.cjs

@@ -2,6 +2,7 @@
 // built on it. Loading never throws: a missing or broken binary is reported as an error value, and
 // lib/backend/select.ts decides whether that is fatal (QKV_BACKEND=native) or a reason to use the
 // TypeScript backend (auto).
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { abortError, isAborted, watchAbort } from '../abort.js';
 import { packageRequire, packageRoot } from '../package-root.js';
@@ -89,8 +90,43 @@ const REQUIRED = [
   'threads', 'simd', 'asyncPriority',
 ] as const;
 
+/** The glibc the prebuilt Linux binaries need (CMakeLists.txt's QKV_PORTABLE; scripts/elf-check.cjs). */
+const PREBUILT_GLIBC = [2, 28] as const;
+
+/**
+ * Why a Linux system cannot use the prebuilt binary, said plainly, or null when it should: the
+ * loader's own message (e.g. "version `GLIBC_2.28' not found", or a missing ld-linux on musl) names
+ * a symptom, not the cause. glibc is the running glibc's version (undefined: another C library).
+ */
+export function prebuiltMismatch(platform: string, glibc: string | undefined): string | null {
+  if (platform !== 'linux') return null;
+  const fix = 'build from source with `npm rebuild qkv` (needs CMake >= 3.15 and a C++17 compiler)';
+  if (!glibc) return `this system's C library is not glibc (musl, e.g. Alpine?): the prebuilt binaries need glibc >= ${PREBUILT_GLIBC.join('.')}; ${fix}`;
+  const [major = 0, minor = 0] = glibc.split('.').map(Number);
+  if (major < PREBUILT_GLIBC[0] || (major === PREBUILT_GLIBC[0] && minor < PREBUILT_GLIBC[1])) {
+    return `this system's glibc ${glibc} is older than the ${PREBUILT_GLIBC.join('.')} the prebuilt binaries need; ${fix}`;
+  }
+  return null;
+}
+
+/** The running glibc's version, from Node's diagnostic report (undefined on musl and off Linux). */
+function runtimeGlibc(): string | undefined {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime;
+}
+
+/** The platforms the package carries a prebuilt binary for (the directories of prebuilds/). */
+function prebuiltPlatforms(): string[] {
+  try {
+    return readdirSync(path.join(packageRoot, 'prebuilds')).sort();
+  } catch {
+    return [];
+  }
+}
+
 export function loadNative(addonPath: string | null): NativeLoad {
   const errors: string[] = [];
+  const prebuilt = `prebuilds/${process.platform}-${process.arch}/qkv.node`;
   for (const rel of candidates(addonPath)) {
     const file = path.join(packageRoot, rel);
     try {
@@ -102,7 +138,13 @@ export function loadNative(addonPath: string | null): NativeLoad {
       errors.push(`${rel}: built from another version of qkv (no ${missing.join(', ')})`);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      errors.push(e.code === 'MODULE_NOT_FOUND' ? `${rel}: not found` : `${rel}: ${e.message.split('\n')[0]}`);
+      if (e.code === 'MODULE_NOT_FOUND') {
+        const others = rel === prebuilt ? prebuiltPlatforms() : [];
+        errors.push(`${rel}: not found${others.length > 0 ? ` (prebuilt binaries are for ${others.join(', ')} only)` : ''}`);
+      } else {
+        const why = rel === prebuilt ? prebuiltMismatch(process.platform, runtimeGlibc()) : null;
+        errors.push(`${rel}: ${why ? `${why} (${e.message.split('\n')[0]})` : e.message.split('\n')[0]}`);
+      }
     }
   }
   return { binding: null, errors };
