@@ -1,5 +1,5 @@
-// The vitest config of scripts/test-arm64.sh: it runs test/sdpa-parity.test.ts and
-// test/sdpa-semantics.test.ts, copied into a fresh consumer of the packed tarball, on an arm64 Node
+// The vitest config of scripts/test-arm64.sh: it runs test/sdpa-parity.test.ts,
+// test/sdpa-semantics.test.ts and test/sdpa-modifiers.test.ts, copied into a fresh consumer of the packed tarball, on an arm64 Node
 // under qemu-user. The tests' imports of the source tree (../lib/...) are pointed at the installed
 // package instead, so they exercise its dist/ and its prebuilds/linux-arm64 binary.
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,9 @@ export default {
       { find: /^\.\.\/lib\/js\.js$/, replacement: 'qkv/js' },
       // The same module instance as the one 'qkv' loads (the binding the runners switch kernels on).
       { find: /^\.\.\/lib\/backend\/select\.js$/, replacement: installed('dist/backend/select.js') },
+      // Any other module of lib/ a test imports (the ABI tables, the plan, the backends): the
+      // installed dist/ file of the same name, so it is the module instance 'qkv' itself uses.
+      { find: /^\.\.\/lib\/(.*)$/, replacement: installed('dist/$1') },
     ],
   },
   test: {
