@@ -10,7 +10,7 @@
 //                                     asyncPriority 'idle' | 'normal'; the default thread count. Only
 //                                     the first configure in the process applies them (see below)
 //   simd(), bestSimd(), _setSimd(name), asyncPriority(), threads(), setThreads(n)
-//   _abi() -> { sdpaDimSlots, maxThreads, layouts, kvDtypes, maskKinds }   native/abi.h, for tests
+//   _abi() -> { sdpaDimSlots, maxThreads, layouts, kvDtypes, weightDtypes, maskKinds }   native/abi.h, for tests
 #include <napi.h>
 
 #include <mutex>
@@ -113,6 +113,7 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   o.Set("maxThreads", Napi::Number::New(env, qkv::kMaxThreads));
   o.Set("layouts", Strings(env, qkv::kLayoutNames, qkv::kLayoutCount));
   o.Set("kvDtypes", Strings(env, qkv::kKvDtypeNames, qkv::kKvDtypeCount));
+  o.Set("weightDtypes", Strings(env, qkv::kWeightDtypeNames, qkv::kWeightDtypeCount));
   o.Set("maskKinds", Strings(env, qkv::kMaskKindNames, qkv::kMaskKindCount));
   return o;
 }

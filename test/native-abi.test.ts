@@ -2,7 +2,7 @@
 // lib/backend/abi.ts and native/abi.h. This file fails when the two disagree (binding._abi() hands
 // out the native tables), and checks that sdpaDims fills every slot where the binding reads it.
 import { describe, expect, test } from 'vitest';
-import { KV_DTYPES, LAYOUTS, MASK_KINDS, MAX_THREADS, SDPA_DIM_SLOTS, sdpaDims } from '../lib/backend/abi.js';
+import { KV_DTYPES, LAYOUTS, MASK_KINDS, MAX_THREADS, SDPA_DIM_SLOTS, WEIGHT_DTYPES, sdpaDims } from '../lib/backend/abi.js';
 import type { SdpaPlan } from '../lib/plan.js';
 import { nativeBinding } from '../lib/backend/select.js';
 
@@ -18,9 +18,10 @@ describe.skipIf(!nativeBinding)('native ABI (native/abi.h) = lib/backend/abi.ts'
     expect(abi().maxThreads).toBe(MAX_THREADS);
   });
 
-  test('layout, kv dtype and mask kind codes', () => {
+  test('layout, kv dtype, weight dtype and mask kind codes', () => {
     expect(abi().layouts).toEqual([...LAYOUTS]);
     expect(abi().kvDtypes).toEqual([...KV_DTYPES]);
+    expect(abi().weightDtypes).toEqual([...WEIGHT_DTYPES]);
     expect(abi().maskKinds).toEqual([...MASK_KINDS]);
   });
 
