@@ -12,17 +12,19 @@ export function expectWeightDtype(name: string, v: unknown): WeightDtype {
   return v === undefined ? 'float32' : expectChoice(name, v, WEIGHT_DTYPES);
 }
 
-/** What a weight of this dtype must be, for a message. */
-function weightKind(dtype: WeightDtype): string {
-  return dtype === 'float32'
+/** What a weight of this dtype must be, for a message about `actual`. */
+function weightKind(dtype: WeightDtype, actual: unknown): string {
+  if (dtype !== 'float32') return `Uint16Array of ${dtype} bits (weightDtype is '${dtype}')`;
+  // Bits given without their dtype: say which option was missing.
+  return typedArrayKind(actual) === 'Uint16Array'
     ? "Float32Array (a Uint16Array of bits needs weightDtype 'bfloat16' or 'float16')"
-    : `Uint16Array of ${dtype} bits (weightDtype is '${dtype}')`;
+    : 'Float32Array';
 }
 
 /** A weight of the given dims, in the array type its dtype takes. */
 export function expectWeight(name: string, v: unknown, dtype: WeightDtype, dims: Record<string, number>): WeightArray {
   const want = dtype === 'float32' ? 'Float32Array' : 'Uint16Array';
-  if (typedArrayKind(v) !== want) throw typeError(name, weightKind(dtype), v);
+  if (typedArrayKind(v) !== want) throw typeError(name, weightKind(dtype, v), v);
   return dtype === 'float32' ? expectTensor(name, v, Float32Array, dims) : expectTensor(name, v, Uint16Array, dims);
 }
 
@@ -30,16 +32,13 @@ export function expectWeight(name: string, v: unknown, dtype: WeightDtype, dims:
 export function expectWeightBias(name: string, v: unknown, dtype: WeightDtype, dims: Record<string, number>): WeightArray {
   if (typedArrayKind(v) === 'Float32Array') return expectTensor(name, v, Float32Array, dims);
   if (dtype !== 'float32' && typedArrayKind(v) === 'Uint16Array') return expectTensor(name, v, Uint16Array, dims);
-  const expected = dtype === 'float32'
-    ? "Float32Array (a Uint16Array of bits needs weightDtype 'bfloat16' or 'float16')"
-    : `Float32Array or Uint16Array of ${dtype} bits`;
-  throw typeError(name, expected, v);
+  throw typeError(name, dtype === 'float32' ? weightKind(dtype, v) : `Float32Array or Uint16Array of ${dtype} bits`, v);
 }
 
 /** The row count of a weight holding rows × `width` values (its dtype's array type), ≥ 1. */
 export function rowsOfWeight(name: string, v: unknown, dtype: WeightDtype, width: number, widthName: string): number {
   const want = dtype === 'float32' ? 'Float32Array' : 'Uint16Array';
-  if (typedArrayKind(v) !== want) throw typeError(name, weightKind(dtype), v);
+  if (typedArrayKind(v) !== want) throw typeError(name, weightKind(dtype, v), v);
   const length = lengthOf(v as ArrayBufferView);
   if (length === 0 || length % width !== 0) {
     throw new RangeError(`Expected ${name}.length to be a positive multiple of ${widthName} = ${width} but received ${length}`);

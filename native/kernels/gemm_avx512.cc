@@ -23,12 +23,17 @@ constexpr int NR = kGemmNR;  // 16 = one zmm
 constexpr int kPanels = 2;   // a tile spans two B micro-panels: 6 x 32
 static_assert(MR <= kGemmMaxMR, "kGemmMaxMR bounds every table's MR");
 
+// Rows of a half B micro-panel prefetched ahead of the one loaded (32 B a row).
+constexpr int64_t kPrefetchRows = 32;
+
 // How one 16-column row of a B micro-panel becomes a zmm of floats.
 struct LoadF32 {
+  static constexpr bool kPrefetch = false;
   using E = float;
   static __m512 Row(const float* p) { return _mm512_loadu_ps(p); }
 };
 struct LoadBf16 {
+  static constexpr bool kPrefetch = true;
   using E = uint16_t;
   static __m512 Row(const uint16_t* p) {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -36,6 +41,7 @@ struct LoadBf16 {
   }
 };
 struct LoadF16 {
+  static constexpr bool kPrefetch = true;
   using E = uint16_t;
   static __m512 Row(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 };
@@ -69,6 +75,13 @@ void Tile(int64_t kc, const float* a, const typename L::E* b, int64_t b_stride, 
     if (P > 1) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR), _MM_HINT_T0);
   }
   for (int64_t p = 0; p < kc; ++p) {
+    if (L::kPrefetch) {
+      // Half panels stream from DRAM in a decode step: one 64-byte line holds two rows, and the
+      // hardware prefetcher alone left the stream short of the read bandwidth (bench/RESULTS.md,
+      // "Half-size weights"). Lines kPrefetchRows ahead, in both panels the tile reads.
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchRows * NR), _MM_HINT_T0);
+      if (P > 1) _mm_prefetch(reinterpret_cast<const char*>(b1 + kPrefetchRows * NR), _MM_HINT_T0);
+    }
     const __m512 b0 = L::Row(b);
     const __m512 b1v = P > 1 ? L::Row(b1) : b0;
     QKV_ROW(0) QKV_ROW(1) QKV_ROW(2) QKV_ROW(3) QKV_ROW(4) QKV_ROW(5)
