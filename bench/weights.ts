@@ -10,10 +10,13 @@
 // A decode step is bandwidth-bound: it reads every packed weight once plus the cache, so the
 // figure is GB/s of those bytes, set against this machine's read bandwidth measured in the same
 // run by bench/peak.cc (compiled into build/peak, as `npm run bench:peak` does; this script does
-// not rewrite bench/peak.json). The last level cache is flushed before every timed step (a
-// 1 GiB fill, untimed): in a model every layer's weights come from DRAM, and this VM reports an
-// L3 larger than one layer's weights. float32 and bfloat16 steps alternate, so their ratio comes
-// from one run on whatever load the machine had.
+// not rewrite bench/peak.json). In a model every layer's weights come from DRAM, and this VM
+// reports an L3 (480 MiB) larger than one layer's weights, so each timed step runs `--copies`
+// layers (default 8: 1.3 GB of float32 weights, 0.67 GB of bfloat16) one after another, each with
+// its own cache, as a decoder's layers do, and the figure is per layer. (Flushing with a big
+// TypedArray fill does not do it: memset's non-temporal stores leave the cache in place.)
+// float32 and bfloat16 steps alternate, so their ratio comes from one run on whatever load the
+// machine had.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +28,7 @@ const arg = (name: string, fallback: number) => (args.includes(name) ? Number(ar
 setThreads(arg('--threads', 1));
 const steps = arg('--steps', 15);
 const prefills = arg('--prefills', 5);
+const copies = arg('--copies', 8);
 const i = info();
 console.log(`qkv ${i.version} | ${i.backend} (${i.simd}) | ${i.threads} thread(s) | node ${process.version}`);
 
@@ -56,44 +60,51 @@ function build(make: () => InstanceType<typeof MultiHeadAttention>): { layer: In
   global.gc?.();
   return { layer, bytes: process.memoryUsage().arrayBuffers - before };
 }
-const bf16 = build(() => new MultiHeadAttention({ ...config, weightDtype: 'bfloat16', weights: bits }));
-const f32 = build(() => new MultiHeadAttention({
-  ...config,
-  weights: {
-    wq: widenHalves(bits.wq, 'bfloat16'), wk: widenHalves(bits.wk, 'bfloat16'),
-    wv: widenHalves(bits.wv, 'bfloat16'), wo: widenHalves(bits.wo, 'bfloat16'),
-  },
-}));
+const layers = { f32: [] as Array<InstanceType<typeof MultiHeadAttention>>, bf16: [] as Array<InstanceType<typeof MultiHeadAttention>> };
+const packedBytes = { f32: 0, bf16: 0 };
+for (let c = 0; c < copies; c++) {
+  // Copy c holds the same weights rotated by c elements: equal sizes, different memory.
+  const copy = c === 0 ? bits : Object.fromEntries(Object.entries(bits).map(([key, w]) => [key, w.map((_, j) => w[(j + c) % w.length]!)])) as typeof bits;
+  const bf16 = build(() => new MultiHeadAttention({ ...config, weightDtype: 'bfloat16', weights: copy }));
+  const f32 = build(() => new MultiHeadAttention({
+    ...config,
+    weights: {
+      wq: widenHalves(copy.wq, 'bfloat16'), wk: widenHalves(copy.wk, 'bfloat16'),
+      wv: widenHalves(copy.wv, 'bfloat16'), wo: widenHalves(copy.wo, 'bfloat16'),
+    },
+  }));
+  layers.bf16.push(bf16.layer);
+  layers.f32.push(f32.layer);
+  if (c === 0) [packedBytes.f32, packedBytes.bf16] = [f32.bytes, bf16.bytes];
+}
 const weightBytes = { f32: 4 * (2 * E * H * Dh + 2 * E * Hkv * Dh), bf16: 2 * (2 * E * H * Dh + 2 * E * Hkv * Dh) };
 const MB = (b: number) => (b / 1e6).toFixed(1);
-console.log(`packed weights: float32 ${MB(f32.bytes)} MB, bfloat16 ${MB(bf16.bytes)} MB (${(bf16.bytes / f32.bytes).toFixed(3)}x)` +
+console.log(`packed weights of one layer: float32 ${MB(packedBytes.f32)} MB, bfloat16 ${MB(packedBytes.bf16)} MB (${(packedBytes.bf16 / packedBytes.f32).toFixed(3)}x)` +
   `${global.gc ? '' : ' (run with node --expose-gc for exact figures)'}; the weights themselves: ${MB(weightBytes.f32)} / ${MB(weightBytes.bf16)} MB`);
 
 // Same cache contents for both layers: L positions of smooth values.
 const kv = new Float32Array(Hkv * L * Dh).map((_, j) => Math.sin(j * 0.001));
 const from = { k: kv, v: kv.map((x) => -x), lengths: Int32Array.of(L) };
-const caches = { f32: f32.layer.createCache({ maxLength: L + 1, from }), bf16: bf16.layer.createCache({ maxLength: L + 1, from }) };
+const caches = {
+  f32: layers.f32.map((l) => l.createCache({ maxLength: L + 1, from })),
+  bf16: layers.bf16.map((l) => l.createCache({ maxLength: L + 1, from })),
+};
 const token = new Float32Array(E).map((_, j) => Math.cos(j * 0.37));
 
 // Parity first: the widened float32 layer and the bfloat16 one give the same bits.
-const yF = f32.layer.forward(token, { cache: caches.f32 });
-const yB = bf16.layer.forward(token, { cache: caches.bf16 });
-caches.f32.truncate(L);
-caches.bf16.truncate(L);
+const yF = layers.f32[0]!.forward(token, { cache: caches.f32[0] });
+const yB = layers.bf16[0]!.forward(token, { cache: caches.bf16[0] });
 for (let j = 0; j < E; j++) {
   if (!Object.is(yF[j], yB[j])) throw new Error(`decode outputs differ at ${j}: ${yF[j]} vs ${yB[j]}`);
 }
 
-const flush = new Uint8Array(2 ** 30);
 const decodeMs = { f32: [] as number[], bf16: [] as number[] };
 for (let r = 0; r < steps; r++) {
   for (const kind of r % 2 === 0 ? (['f32', 'bf16'] as const) : (['bf16', 'f32'] as const)) {
-    flush.fill(r + 1);
-    const layer = kind === 'f32' ? f32.layer : bf16.layer;
+    for (const cache of caches[kind]) cache.truncate(L);
     const t0 = process.hrtime.bigint();
-    layer.forward(token, { cache: caches[kind] });
-    decodeMs[kind].push(Number(process.hrtime.bigint() - t0) / 1e6);
-    caches[kind].truncate(L);
+    for (let c = 0; c < copies; c++) layers[kind][c]!.forward(token, { cache: caches[kind][c] });
+    decodeMs[kind].push(Number(process.hrtime.bigint() - t0) / 1e6 / copies);
   }
 }
 
@@ -118,7 +129,7 @@ const row = (name: string, ms: number, bytes: number) => {
   return `| ${name} | ${ms.toFixed(2)} ms | ${MB(bytes)} MB | ${gbs.toFixed(1)} GB/s | ${dram ? `${((100 * gbs) / dram).toFixed(0)}%` : '—'} |`;
 };
 const dF = median(decodeMs.f32), dB = median(decodeMs.bf16);
-console.log(`\ndecode step, L = ${L}, float32 KV cache; median of ${steps}, LLC flushed before each; read bandwidth now: ${dram?.toFixed(2) ?? '?'} GB/s`);
+console.log(`\ndecode step per layer, L = ${L}, float32 KV cache; median of ${steps} passes over ${copies} layers; read bandwidth now: ${dram?.toFixed(2) ?? '?'} GB/s`);
 console.log('| weights | step | bytes read (weights + K/V) | GB/s | % of read bandwidth |');
 console.log('|---|---|---|---|---|');
 console.log(row('float32', dF, weightBytes.f32 + cacheBytes));
@@ -127,8 +138,8 @@ console.log(`bfloat16 / float32 decode time: ${(dB / dF).toFixed(3)}x`);
 
 const x = new Float32Array(S * E).map((_, j) => Math.sin(j * 0.013));
 const outF = new Float32Array(S * E), outB = new Float32Array(S * E);
-f32.layer.forward(x, { causal: true, out: outF });
-bf16.layer.forward(x, { causal: true, out: outB });
+layers.f32[0]!.forward(x, { causal: true, out: outF });
+layers.bf16[0]!.forward(x, { causal: true, out: outB });
 for (let j = 0; j < S * E; j++) {
   if (!Object.is(outF[j], outB[j])) throw new Error(`prefill outputs differ at ${j}: ${outF[j]} vs ${outB[j]}`);
 }
@@ -136,7 +147,7 @@ const prefillMs = { f32: [] as number[], bf16: [] as number[] };
 for (let r = 0; r < prefills; r++) {
   for (const kind of r % 2 === 0 ? (['f32', 'bf16'] as const) : (['bf16', 'f32'] as const)) {
     const t0 = process.hrtime.bigint();
-    (kind === 'f32' ? f32.layer : bf16.layer).forward(x, { causal: true, out: kind === 'f32' ? outF : outB });
+    layers[kind][0]!.forward(x, { causal: true, out: kind === 'f32' ? outF : outB });
     prefillMs[kind].push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
 }

@@ -96,12 +96,37 @@ struct PanelKernel {
 // register and so streams half the bytes; a block of several row tiles widens each KC x NR slice
 // of B once into `widened` (kKC * NR * kt.panels floats) and runs the float micro-kernel on it,
 // sparing every row tile after the first the widening (the same values, the same FMAs: the same y).
+// `abuf` holds mr x K floats when mc <= mr (the whole A block), else one mc x KC slice.
 template <class E>
 void GemmBlock(const GemmKernelTable& kt, const PanelKernel<E>& pk, const float* x, int64_t K, const E* panels,
                int64_t N, const float* bias, float* y, int64_t i0, int64_t mc, int64_t j0, int64_t nc, float* abuf,
                const float* prepacked, float* widened) {
   const int mr = kt.mr;
-  const bool widen_slices = pk.widen != nullptr && mc > mr;
+  if (mc <= mr) {
+    // One row tile (decode-time M): B is read once and never reused, so the item runs each tile's
+    // KC slices back to back, reading its panels from end to end as two long sequential streams
+    // (tiles outer, slices inner) rather than hopping between all its tiles' panels every slice,
+    // which left the prefetchers short of the read bandwidth. The micro-kernel calls, and so y,
+    // are the same as in the loop below; only their order differs. The whole A block is packed
+    // first (mr x K floats).
+    const float* a = prepacked;
+    if (a == nullptr) {
+      for (int64_t pc = 0; pc < K; pc += kKC) PackA(x, K, i0, mc, pc, std::min(kKC, K - pc), mr, abuf + pc * mr);
+      a = abuf;
+    }
+    const int64_t tile_cols = kGemmNR * kt.panels;
+    for (int64_t jr = j0; jr < j0 + nc; jr += tile_cols) {
+      const int64_t nr = std::min(tile_cols, std::min(j0 + nc, N) - jr);
+      const E* b = panels + (jr / kGemmNR) * K * kGemmNR;
+      const float* bias_j = bias ? bias + jr : nullptr;
+      for (int64_t pc = 0; pc < K; pc += kKC) {
+        pk.micro(std::min(kKC, K - pc), a + pc * mr, b + pc * kGemmNR, K * kGemmNR, y + i0 * N + jr, N, mc, nr,
+                 bias_j, pc > 0);
+      }
+    }
+    return;
+  }
+  const bool widen_slices = pk.widen != nullptr;
   for (int64_t pc = 0; pc < K; pc += kKC) {
     const int64_t kc = std::min(kKC, K - pc);
     const int accumulate = pc > 0;
@@ -165,8 +190,9 @@ void GemmDriver(const GemmKernelTable& kt, const PanelKernel<E>& pk, const float
   // own KC slices.
   const bool share_a = m_count == 1 && items > 1;
   const int64_t rows = std::min(mc, M);  // the shared block's rows, as GemmBlock gets them
-  const int64_t stride = share_a ? RoundUp(RoundUp(rows, kt.mr) * K, 16)
-                                 : RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
+  // A single row tile packs its whole A block (GemmBlock), larger blocks one KC slice at a time.
+  const int64_t stride = share_a || mc <= kt.mr ? RoundUp(RoundUp(rows, kt.mr) * K, 16)
+                                                : RoundUp(mc * std::min(kKC, K), 16);  // slots stay 64-byte aligned
   const int64_t a_floats = share_a ? stride : stride * slots;
   // Half panels, blocks of several row tiles: each slot's widened B slice, after the A blocks.
   const int64_t widen_stride = pk.widen != nullptr && mc > kt.mr ? RoundUp(kKC * kGemmNR * kt.panels, 16) : 0;

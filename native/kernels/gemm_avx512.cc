@@ -23,7 +23,7 @@ constexpr int NR = kGemmNR;  // 16 = one zmm
 constexpr int kPanels = 2;   // a tile spans two B micro-panels: 6 x 32
 static_assert(MR <= kGemmMaxMR, "kGemmMaxMR bounds every table's MR");
 
-// Rows of a half B micro-panel prefetched ahead of the one loaded (32 B a row).
+// Rows of a half B micro-panel prefetched ahead of the one loaded (32 B a row: 1 KiB ahead).
 constexpr int64_t kPrefetchRows = 32;
 
 // How one 16-column row of a B micro-panel becomes a zmm of floats.
@@ -76,9 +76,9 @@ void Tile(int64_t kc, const float* a, const typename L::E* b, int64_t b_stride, 
   }
   for (int64_t p = 0; p < kc; ++p) {
     if (L::kPrefetch) {
-      // Half panels stream from DRAM in a decode step: one 64-byte line holds two rows, and the
-      // hardware prefetcher alone left the stream short of the read bandwidth (bench/RESULTS.md,
-      // "Half-size weights"). Lines kPrefetchRows ahead, in both panels the tile reads.
+      // Half panels stream from DRAM in a decode step (one 64-byte line holds two rows): a software
+      // prefetch kPrefetchRows ahead, in both panels the tile reads, kept the stream closer to the
+      // read bandwidth than the hardware prefetchers alone (bench/RESULTS.md, "Half-size weights").
       _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchRows * NR), _MM_HINT_T0);
       if (P > 1) _mm_prefetch(reinterpret_cast<const char*>(b1 + kPrefetchRows * NR), _MM_HINT_T0);
     }
