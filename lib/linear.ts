@@ -159,7 +159,9 @@ function outputFor(
  * backend's panel format, then applied many times: `new Linear({ weight, bias?, inFeatures,
  * outFeatures?, weightLayout? })`, `.forward(x, { out? })` with x [M, inFeatures] → [M, outFeatures].
  * 'out-in' (default): weight [outFeatures, inFeatures], y = x·Wᵀ + b (PyTorch nn.Linear); 'in-out':
- * weight [inFeatures, outFeatures], y = x·W + b (GPT-2 Conv1D). Same errors as `linear`.
+ * weight [inFeatures, outFeatures], y = x·W + b (GPT-2 Conv1D). `weightDtype: 'bfloat16' |
+ * 'float16'`: the weight is a Uint16Array of bits, packed 16-bit (half the memory) and widened
+ * exactly in the kernel. Same errors as `linear`.
  * Each face (`qkv`, `qkv/js`) binds it to its backend.
  * @example
  * const fc = new Linear({ weight: fcWeight, bias: fcBias, inFeatures: 768, outFeatures: 3072 });
