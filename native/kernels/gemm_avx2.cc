@@ -132,15 +132,7 @@ void MicroAvx2(int64_t kc, const float* a, const typename L::E* b, int64_t /*b_s
 
 template <class L>
 void Widen(const uint16_t* src, int64_t n, float* dst) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, L::Eight(src + i));
-  if (i < n) {  // leftovers, through a padded group of 8
-    uint16_t eight[8] = {};
-    for (int64_t j = i; j < n; ++j) eight[j - i] = src[j];
-    float out[8];
-    _mm256_storeu_ps(out, L::Eight(eight));
-    for (int64_t j = i; j < n; ++j) dst[j] = out[j - i];
-  }
+  for (int64_t i = 0; i < n; i += 8) _mm256_storeu_ps(dst + i, L::Eight(src + i));  // n % NR == 0
 }
 
 }  // namespace

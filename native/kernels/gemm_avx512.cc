@@ -126,15 +126,7 @@ void MicroAvx512(int64_t kc, const float* a, const typename L::E* b, int64_t b_s
 
 template <class L>
 void Widen(const uint16_t* src, int64_t n, float* dst) {
-  int64_t i = 0;
-  for (; i + NR <= n; i += NR) _mm512_storeu_ps(dst + i, L::Row(src + i));
-  if (i < n) {  // leftovers, through a padded row
-    uint16_t row[NR] = {};
-    for (int64_t j = i; j < n; ++j) row[j - i] = src[j];
-    float out[NR];
-    _mm512_storeu_ps(out, L::Row(row));
-    for (int64_t j = i; j < n; ++j) dst[j] = out[j - i];
-  }
+  for (int64_t i = 0; i < n; i += NR) _mm512_storeu_ps(dst + i, L::Row(src + i));  // n % NR == 0
 }
 
 }  // namespace

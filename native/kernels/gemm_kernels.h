@@ -33,7 +33,8 @@ constexpr int kGemmMaxMR = 8;
 using GemmMicroFn = void (*)(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc,
                              int64_t mr, int64_t nr, const float* bias, int accumulate);
 
-// dst[i] = the float value of the half src[i] (bits), i < n; exact. NaNs stay NaN.
+// dst[i] = the float value of the half src[i] (bits), i < n, n a multiple of kGemmNR (whole B
+// micro-panel rows); exact. NaNs stay NaN.
 using GemmWidenFn = void (*)(const uint16_t* src, int64_t n, float* dst);
 
 // c {=, +=} a . b as GemmMicroFn, b a half micro-panel (uint16_t elements; b_stride in elements).

@@ -107,15 +107,7 @@ void MicroNeon(int64_t kc, const float* a, const typename L::E* b, int64_t /*b_s
 
 template <class L>
 void Widen(const uint16_t* src, int64_t n, float* dst) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, L::Four(src + i));
-  if (i < n) {  // leftovers, through a padded group of 4
-    uint16_t four[4] = {};
-    for (int64_t j = i; j < n; ++j) four[j - i] = src[j];
-    float out[4];
-    vst1q_f32(out, L::Four(four));
-    for (int64_t j = i; j < n; ++j) dst[j] = out[j - i];
-  }
+  for (int64_t i = 0; i < n; i += 4) vst1q_f32(dst + i, L::Four(src + i));  // n % NR == 0
 }
 
 }  // namespace
