@@ -77,6 +77,8 @@ export interface ScaledDotProductAttentionAsync {
  * the result is [M, outFeatures]. `outFeatures` defaults to weight.length / inFeatures; `bias` may be
  * omitted (`linear(x, w, options)`), null or undefined. `options.out` is written and returned.
  * The weight is packed on every call: for a weight used more than once, build a `Linear`.
+ * `weightDtype: 'bfloat16' | 'float16'` takes the weight (and a bias, or a Float32Array one) as a
+ * Uint16Array of bits, widened exactly inside the kernel: y is the float32 result on the widened weight.
  * @throws TypeError for a wrong kind of argument or an unknown option name.
  * @throws RangeError for a wrong size, a length that is not the product of its dims, or `out`
  * overlapping an input. Nothing is written when it throws.

@@ -4,31 +4,51 @@
 //   'in-out':           W [K, N], y[M, N] = x[M, K] · W  + b   (GPT-2 Conv1D)
 // K = inFeatures (required), N = outFeatures (optional: weight.length / K), M = x.length / K rows.
 // Linear copies and packs the weight once; linear() packs it on every call (one O(N·K) copy).
-import type { Backend, GemmOp } from './backend/types.js';
+// weightDtype 'bfloat16' | 'float16': weight (and bias, unless a Float32Array) are Uint16Arrays of
+// bits; the weight stays 16-bit when packed, a half bias is widened once (it is N floats).
+import type { Backend, GemmOp, PackedWeight } from './backend/types.js';
+import { widenHalves } from './kernels/half.js';
 import type {
-  LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightLayout,
+  LinearAsyncOptions, LinearConfig, LinearForwardAsyncOptions, LinearForwardOptions, LinearOptions, WeightArray,
+  WeightDtype, WeightLayout,
 } from './types.js';
 import {
-  expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectOptions, typeError,
+  expectAllFinite, expectBoolean, expectChoice, expectDim, expectF32, expectOptions,
 } from './validate.js';
 import { allocateF32, copyF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { callerError, expectFixedLength, expectSignal, withCallerStack } from './validate-async.js';
 import { rowsOf } from './validate-tensor.js';
+import {
+  expectAllFiniteWeight, expectWeight, expectWeightBias, expectWeightDtype, rowsOfWeight,
+} from './validate-weight.js';
 
 export const WEIGHT_LAYOUTS: readonly WeightLayout[] = ['out-in', 'in-out'];
-const LINEAR_OPTIONS = new Set(['inFeatures', 'outFeatures', 'weightLayout', 'out', 'checkFinite']);
+const LINEAR_OPTIONS = new Set(['inFeatures', 'outFeatures', 'weightLayout', 'weightDtype', 'out', 'checkFinite']);
 const LINEAR_ASYNC_OPTIONS = new Set([...LINEAR_OPTIONS, 'signal']);
-const LINEAR_CONFIG = new Set(['weight', 'bias', 'inFeatures', 'outFeatures', 'weightLayout', 'checkFinite']);
+const LINEAR_CONFIG = new Set(['weight', 'bias', 'inFeatures', 'outFeatures', 'weightLayout', 'weightDtype', 'checkFinite']);
 const FORWARD_OPTIONS = new Set(['out', 'checkFinite']);
 const FORWARD_ASYNC_OPTIONS = new Set(['out', 'checkFinite', 'signal']);
 
-/** Validated weight of a linear map: K in, N out, in the caller's layout. */
+/** Validated weight of a linear map: K in, N out, in the caller's layout and dtype. */
 interface LinearWeight {
   K: number;
   N: number;
   outIn: boolean;
-  weight: Float32Array;
-  bias: Float32Array | null;
+  dtype: WeightDtype;
+  weight: WeightArray;
+  /** The caller's bias (a Float32Array, or bits in `dtype`), or null. */
+  bias: WeightArray | null;
+}
+
+/** A private float32 copy of a bias (a half one widened exactly). */
+export function privateFloatBias(bias: WeightArray, dtype: WeightDtype): Float32Array {
+  return typedArrayKind(bias) === 'Float32Array' ? copyF32(bias as Float32Array) : floatBias(bias, dtype);
+}
+
+/** A bias as the GEMM takes it: float32 (a half one widened, exactly, into a new array). */
+export function floatBias(bias: WeightArray, dtype: WeightDtype): Float32Array {
+  if (typedArrayKind(bias) === 'Float32Array') return bias as Float32Array;
+  return widenHalves(bias as Uint16Array, dtype as 'bfloat16' | 'float16');
 }
 
 /** The opt-in checkFinite flag (undefined = off). */
@@ -43,20 +63,22 @@ function resolveWeight(
   inFeatures: unknown,
   outFeatures: unknown,
   layout: unknown,
+  weightDtype: unknown,
 ): LinearWeight {
   const K = expectDim(`${where}.inFeatures`, inFeatures);
   const outIn = (layout === undefined ? 'out-in' : expectChoice(`${where}.weightLayout`, layout, WEIGHT_LAYOUTS)) === 'out-in';
+  const dtype = expectWeightDtype(`${where}.weightDtype`, weightDtype);
   const wName = where === 'options' ? 'weight' : `${where}.weight`;
   let N: number;
   if (outFeatures === undefined) {
-    N = rowsOf(wName, weight, K, 'inFeatures');
+    N = rowsOfWeight(wName, weight, dtype, K, 'inFeatures');
   } else {
     N = expectDim(`${where}.outFeatures`, outFeatures);
   }
-  const w = expectF32(wName, weight, outIn ? { outFeatures: N, inFeatures: K } : { inFeatures: K, outFeatures: N });
+  const w = expectWeight(wName, weight, dtype, outIn ? { outFeatures: N, inFeatures: K } : { inFeatures: K, outFeatures: N });
   const bName = where === 'options' ? 'bias' : `${where}.bias`;
-  const b = bias === undefined || bias === null ? null : expectF32(bName, bias, { outFeatures: N });
-  return { K, N, outIn, weight: w, bias: b };
+  const b = bias === undefined || bias === null ? null : expectWeightBias(bName, bias, dtype, { outFeatures: N });
+  return { K, N, outIn, dtype, weight: w, bias: b };
 }
 
 /** Checks a linear() call and returns it as one GEMM (packing the weight for this backend). */
@@ -68,21 +90,19 @@ function planLinear(
   const isPlainObject = typeof biasOrOptions === 'object' && biasOrOptions !== null && !ArrayBuffer.isView(biasOrOptions);
   if (maybeOptions === undefined && isPlainObject) [bias, options] = [undefined, biasOrOptions];
   const o = expectOptions('options', options, isAsync ? LINEAR_ASYNC_OPTIONS : LINEAR_OPTIONS) as Partial<LinearOptions> & Record<string, unknown>;
-  if (bias !== undefined && bias !== null && typedArrayKind(bias) !== 'Float32Array') {
-    throw typeError('bias', 'a Float32Array, null or undefined', bias);
-  }
-  const lw = resolveWeight('options', weight, bias, o.inFeatures, o.outFeatures, o.weightLayout);
+  const lw = resolveWeight('options', weight, bias, o.inFeatures, o.outFeatures, o.weightLayout, o.weightDtype);
   const M = rowsOf('x', x, lw.K, 'inFeatures');
   const signal = isAsync ? expectSignal('options.signal', o.signal) : undefined;
   const y = outputFor(o.out, M, lw.N, [['x', x as Float32Array], ['weight', lw.weight], ['bias', lw.bias]]);
   if (isAsync) expectFixedLength([['x', x as Float32Array], ['bias', lw.bias], ['options.out', o.out === undefined ? null : y]]);
   if (checkFiniteOption('options.checkFinite', o.checkFinite)) {
     expectAllFinite('x', x as Float32Array);
-    expectAllFinite('weight', lw.weight);
-    if (lw.bias) expectAllFinite('bias', lw.bias);
+    expectAllFiniteWeight('weight', lw.weight, lw.dtype);
+    if (lw.bias) expectAllFiniteWeight('bias', lw.bias, lw.dtype);
   }
-  const packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K);
-  return { op: { kind: 'gemm', x: x as Float32Array, M, K: lw.K, packed, N: lw.N, bias: lw.bias, y }, signal };
+  const packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K, lw.dtype);
+  const b = lw.bias ? floatBias(lw.bias, lw.dtype) : null;
+  return { op: { kind: 'gemm', x: x as Float32Array, M, K: lw.K, packed, N: lw.N, bias: b, y }, signal };
 }
 
 /** Runs one GEMM op off the event loop; resolves to its output. */
@@ -100,8 +120,8 @@ export function createLinear(backend: Backend) {
    * y = x·Wᵀ + b ('out-in', default) or x·W + b ('in-out'); x [M, inFeatures] → y [M, outFeatures].
    * `bias` may be omitted, null or undefined (`linear(x, w, options)` also works).
    */
-  function linear(x: Float32Array, weight: Float32Array, bias: Float32Array | null | undefined, options: LinearOptions): Float32Array;
-  function linear(x: Float32Array, weight: Float32Array, options: LinearOptions): Float32Array;
+  function linear(x: Float32Array, weight: WeightArray, bias: WeightArray | null | undefined, options: LinearOptions): Float32Array;
+  function linear(x: Float32Array, weight: WeightArray, options: LinearOptions): Float32Array;
   function linear(x: unknown, weight: unknown, biasOrOptions: unknown, maybeOptions?: unknown): Float32Array {
     const { op } = planLinear(backend, x, weight, biasOrOptions, maybeOptions, false);
     backend.gemm(op.x, op.M, op.K, op.packed, op.N, op.bias, op.y);
@@ -112,8 +132,8 @@ export function createLinear(backend: Backend) {
 
 /** The backend-bound `linearAsync` function: `linear` computed off the event loop. */
 export function createLinearAsync(backend: Backend) {
-  function linearAsync(x: Float32Array, weight: Float32Array, bias: Float32Array | null | undefined, options: LinearAsyncOptions): Promise<Float32Array>;
-  function linearAsync(x: Float32Array, weight: Float32Array, options: LinearAsyncOptions): Promise<Float32Array>;
+  function linearAsync(x: Float32Array, weight: WeightArray, bias: WeightArray | null | undefined, options: LinearAsyncOptions): Promise<Float32Array>;
+  function linearAsync(x: Float32Array, weight: WeightArray, options: LinearAsyncOptions): Promise<Float32Array>;
   function linearAsync(x: unknown, weight: unknown, biasOrOptions: unknown, maybeOptions?: unknown): Promise<Float32Array> {
     const { op, signal } = planLinear(backend, x, weight, biasOrOptions, maybeOptions, true);
     return gemmAsync(backend, op, signal);
@@ -126,7 +146,7 @@ function outputFor(
   out: unknown,
   M: number,
   N: number,
-  inputs: ReadonlyArray<readonly [string, Float32Array | null]>,
+  inputs: ReadonlyArray<readonly [string, WeightArray | null]>,
 ): Float32Array {
   if (out === undefined) return allocateF32('the output (M*outFeatures)', M * N);
   const y = expectF32('options.out', out, { M, outFeatures: N });
@@ -139,7 +159,9 @@ function outputFor(
  * backend's panel format, then applied many times: `new Linear({ weight, bias?, inFeatures,
  * outFeatures?, weightLayout? })`, `.forward(x, { out? })` with x [M, inFeatures] → [M, outFeatures].
  * 'out-in' (default): weight [outFeatures, inFeatures], y = x·Wᵀ + b (PyTorch nn.Linear); 'in-out':
- * weight [inFeatures, outFeatures], y = x·W + b (GPT-2 Conv1D). Same errors as `linear`.
+ * weight [inFeatures, outFeatures], y = x·W + b (GPT-2 Conv1D). `weightDtype: 'bfloat16' |
+ * 'float16'`: the weight is a Uint16Array of bits, packed 16-bit (half the memory) and widened
+ * exactly in the kernel. Same errors as `linear`.
  * Each face (`qkv`, `qkv/js`) binds it to its backend.
  * @example
  * const fc = new Linear({ weight: fcWeight, bias: fcBias, inFeatures: 768, outFeatures: 3072 });
@@ -151,23 +173,26 @@ export class LinearBase {
   /** N: floats per output row. */
   readonly outFeatures: number;
   readonly weightLayout: WeightLayout;
+  /** The dtype the weight was given (and is packed) in. */
+  readonly weightDtype: WeightDtype;
   readonly #backend: Backend;
-  readonly #packed: Float32Array;
+  readonly #packed: PackedWeight;
   readonly #bias: Float32Array | null;
 
   protected constructor(backend: Backend, config: LinearConfig) {
     const c = expectOptions('config', config, LINEAR_CONFIG) as Partial<LinearConfig> & Record<string, unknown>;
-    const lw = resolveWeight('config', c.weight, c.bias, c.inFeatures, c.outFeatures, c.weightLayout);
+    const lw = resolveWeight('config', c.weight, c.bias, c.inFeatures, c.outFeatures, c.weightLayout, c.weightDtype);
     if (checkFiniteOption('config.checkFinite', c.checkFinite)) {
-      expectAllFinite('config.weight', lw.weight);
-      if (lw.bias) expectAllFinite('config.bias', lw.bias);
+      expectAllFiniteWeight('config.weight', lw.weight, lw.dtype);
+      if (lw.bias) expectAllFiniteWeight('config.bias', lw.bias, lw.dtype);
     }
     this.inFeatures = lw.K;
     this.outFeatures = lw.N;
     this.weightLayout = lw.outIn ? 'out-in' : 'in-out';
+    this.weightDtype = lw.dtype;
     this.#backend = backend;
-    this.#packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K);
-    this.#bias = lw.bias ? copyF32(lw.bias) : null;
+    this.#packed = backend.packWeight(lw.weight, lw.outIn, lw.N, lw.K, lw.dtype);
+    this.#bias = lw.bias ? privateFloatBias(lw.bias, lw.dtype) : null;
   }
 
   /** x [M, inFeatures] → y [M, outFeatures] (written into `options.out` when given). */

@@ -147,6 +147,20 @@ export interface BackendInfo {
  */
 export type WeightLayout = 'out-in' | 'in-out';
 
+/**
+ * Element type of the weights of a Linear or MultiHeadAttention. 'bfloat16' and 'float16' weights
+ * are `Uint16Array`s of raw bits, exactly as a safetensors BF16 / F16 tensor stores them (pass
+ * `new Uint16Array(file.buffer, offset, n)`, no conversion). They stay 16-bit when packed (half
+ * the memory, half the bytes a decode step reads) and are widened exactly to float32 inside the
+ * kernels, which accumulate in float32: the result is that of the float32 layer whose weights
+ * are the widened values (bitwise, at the same thread count and kernel set). Activations are
+ * never rounded to 16 bits.
+ */
+export type WeightDtype = 'float32' | 'bfloat16' | 'float16';
+
+/** A weight tensor: a Float32Array, or with a half `weightDtype` a Uint16Array of its bits. */
+export type WeightArray = Float32Array | Uint16Array;
+
 export interface LinearOptions {
   /** K, floats per input row. Required: x is [M, K] with M = x.length / K. */
   inFeatures: number;
@@ -154,6 +168,8 @@ export interface LinearOptions {
   outFeatures?: number;
   /** Default 'out-in' (weight [N, K]); 'in-out' is weight [K, N]. */
   weightLayout?: WeightLayout;
+  /** Default 'float32'; 'bfloat16' | 'float16': weight (and bias, if not a Float32Array) is a Uint16Array of bits. */
+  weightDtype?: WeightDtype;
   /** Output [M, N], written and returned; must not overlap x, weight or bias. */
   out?: Float32Array;
   /** Opt-in: a RangeError naming the first NaN or ±Infinity in x, weight or bias (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
@@ -167,13 +183,15 @@ export interface LinearAsyncOptions extends LinearOptions {
 
 export interface LinearConfig {
   /** [outFeatures, inFeatures] ('out-in') or [inFeatures, outFeatures] ('in-out'); copied. */
-  weight: Float32Array;
-  /** [outFeatures]; copied. Default none (zero). */
-  bias?: Float32Array | null;
+  weight: WeightArray;
+  /** [outFeatures]; copied. Default none (zero). A Float32Array, or bits in the weightDtype. */
+  bias?: WeightArray | null;
   inFeatures: number;
   /** Default weight.length / inFeatures. */
   outFeatures?: number;
   weightLayout?: WeightLayout;
+  /** Default 'float32'; 'bfloat16' | 'float16': weight is a Uint16Array of bits, kept 16-bit when packed. */
+  weightDtype?: WeightDtype;
   /** Opt-in: a RangeError naming the first NaN or ±Infinity in weight or bias, at construction (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
   checkFinite?: boolean;
 }
@@ -196,14 +214,14 @@ export interface LinearForwardAsyncOptions extends LinearForwardOptions {
  * bk and bv [Hkv·Dh], bo [E]; a missing bias is zero.
  */
 export interface MhaSeparateWeights {
-  wq: Float32Array;
-  wk: Float32Array;
-  wv: Float32Array;
-  wo: Float32Array;
-  bq?: Float32Array;
-  bk?: Float32Array;
-  bv?: Float32Array;
-  bo?: Float32Array;
+  wq: WeightArray;
+  wk: WeightArray;
+  wv: WeightArray;
+  wo: WeightArray;
+  bq?: WeightArray;
+  bk?: WeightArray;
+  bv?: WeightArray;
+  bo?: WeightArray;
 }
 
 /**
@@ -212,10 +230,10 @@ export interface MhaSeparateWeights {
  * 'in-out' (GPT-2 c_attn). Needs numKvHeads = numHeads and numHeads·headDim = embedDim.
  */
 export interface MhaPackedWeights {
-  inProjWeight: Float32Array;
-  inProjBias?: Float32Array;
-  outProjWeight: Float32Array;
-  outProjBias?: Float32Array;
+  inProjWeight: WeightArray;
+  inProjBias?: WeightArray;
+  outProjWeight: WeightArray;
+  outProjBias?: WeightArray;
 }
 
 export type MhaWeights = MhaSeparateWeights | MhaPackedWeights;
@@ -235,6 +253,11 @@ export interface MultiHeadAttentionConfig {
   weights: MhaWeights;
   /** Default 'out-in'. */
   weightLayout?: WeightLayout;
+  /**
+   * Default 'float32'. 'bfloat16' | 'float16': every weight is a Uint16Array of bits (safetensors
+   * BF16 / F16), kept 16-bit when packed; biases are Uint16Arrays of the same dtype or Float32Arrays.
+   */
+  weightDtype?: WeightDtype;
 }
 
 export interface MhaForwardOptions {

@@ -9,6 +9,7 @@
 //     code, the window sides (kWindowUnbounded or >= 0). The mask kind is not a slot: it follows the
 //     mask's type (Float32Array | Uint8Array | null). offsets are the positions of query row 0 per
 //     batch, given when causal, windowed or with ALiBi.
+//   gemmPackedLength(N, K, dtype), gemmPack(w, outIn, N, K, packed, dtype): dtype a WeightDtype code.
 //   setThreads(n): n in [1, kMaxThreads].
 // Only enums and constants (no functions): kernels/kernels.h includes it too, from the -mavx2
 // translation units (see native/util.h on why those must not share inline functions).
@@ -31,6 +32,14 @@ constexpr const char* kLayoutNames[kLayoutCount] = {"bhsd", "bshd"};
 enum class KvDtype : int32_t { kF32 = 0, kF16 = 1 };
 constexpr int kKvDtypeCount = 2;
 constexpr const char* kKvDtypeNames[kKvDtypeCount] = {"float32", "float16"};
+
+// Element type of a projection weight (gemmPackedLength / gemmPack's dtype argument, and the
+// packed weight's header): float, or the raw 16 bits of a bfloat16 or IEEE binary16 value, as a
+// safetensors BF16 / F16 tensor stores them. The panels keep that type; the GEMM micro-kernels
+// widen each value exactly to float and accumulate in float.
+enum class WeightDtype : int32_t { kF32 = 0, kBF16 = 1, kF16 = 2 };
+constexpr int kWeightDtypeCount = 3;
+constexpr const char* kWeightDtypeNames[kWeightDtypeCount] = {"float32", "bfloat16", "float16"};
 
 // The mask: none, float (added to the score, -inf blocks) or bool (uint8: 0 blocks).
 enum class MaskKind : int32_t { kNone = 0, kFloat = 1, kBool = 2 };

@@ -10,8 +10,8 @@
 //                                     asyncPriority 'idle' | 'normal'; the default thread count. Only
 //                                     the first configure in the process applies them (see below)
 //   simd(), bestSimd(), _setSimd(name), asyncPriority(), threads(), setThreads(n)
-//   _abi() -> { sdpaDimSlots, maxThreads, layouts, kvDtypes, maskKinds, windowUnbounded, sdpaArgCount }
-//                                                                 native/abi.h, for tests
+//   _abi() -> { sdpaDimSlots, maxThreads, layouts, kvDtypes, weightDtypes, maskKinds, windowUnbounded,
+//               sdpaArgCount }   native/abi.h, for tests
 #include <napi.h>
 
 #include <mutex>
@@ -114,6 +114,7 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   o.Set("maxThreads", Napi::Number::New(env, qkv::kMaxThreads));
   o.Set("layouts", Strings(env, qkv::kLayoutNames, qkv::kLayoutCount));
   o.Set("kvDtypes", Strings(env, qkv::kKvDtypeNames, qkv::kKvDtypeCount));
+  o.Set("weightDtypes", Strings(env, qkv::kWeightDtypeNames, qkv::kWeightDtypeCount));
   o.Set("maskKinds", Strings(env, qkv::kMaskKindNames, qkv::kMaskKindCount));
   o.Set("windowUnbounded", Napi::Number::New(env, qkv::kWindowUnbounded));
   o.Set("sdpaArgCount", Napi::Number::New(env, static_cast<double>(qkv::kSdpaArgCount)));

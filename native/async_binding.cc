@@ -98,7 +98,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
       o.gemm = ReadGemmArgs(env, r.args.data());
       const GemmArgs& g = o.gemm;
       written.push_back(FloatRange("y", g.y, g.M * g.N));
-      weights.push_back(FloatRange("packed", g.packed, PackedWeightFloats(g.N, g.K)));
+      weights.push_back(FloatRange("packed", g.packed, g.packed_length));
     }
     plan.push_back(std::move(o));
   }

@@ -198,7 +198,7 @@ int64_t MakeTile(const Plan& p, int64_t tile_index, int64_t chunk, TileRow* rows
   }
   tile.key_begin = 0;
   if (chunk >= 0) {
-    const int64_t lo = rows[0].key_begin + chunk * p.chunk;
+    const int64_t lo = KeyBegin(a, b, i0) + chunk * p.chunk;  // rows[0].key_begin: the tile's first keys
     for (int64_t r = 0; r < n; ++r) rows[r].key_end = Min(rows[r].key_end, lo + p.chunk);
     tile.key_begin = lo;
   }

@@ -11,6 +11,7 @@
 
 #include "abi.h"
 #include "attention.h"
+#include "gemm.h"
 
 namespace qkv {
 
@@ -36,8 +37,9 @@ SdpaCall ReadSdpaArgs(Napi::Env env, const Napi::Value* args);
 struct GemmArgs {
   const float* x;
   int64_t M, K, N;
-  const float* packed;  // the whole packed weight (its header checked once)
-  const float* panels;  // its panels, at the offset that header gave
+  const float* packed;    // the whole packed weight (its header checked once)
+  int64_t packed_length;  // its floats: PackedWeightFloats(N, K, panels.dtype)
+  PackedPanels panels;    // its panels, at the offset and of the dtype that header gave
   const float* bias;  // or null
   float* y;
 };

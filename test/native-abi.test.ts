@@ -3,7 +3,7 @@
 // out the native tables), and checks that sdpaDims fills every slot where the binding reads it.
 import { describe, expect, test } from 'vitest';
 import {
-  KV_DTYPES, LAYOUTS, MASK_KINDS, MAX_THREADS, SDPA_ARG_COUNT, SDPA_DIM_SLOTS, WINDOW_UNBOUNDED, sdpaDims,
+  KV_DTYPES, LAYOUTS, MASK_KINDS, MAX_THREADS, SDPA_ARG_COUNT, SDPA_DIM_SLOTS, WEIGHT_DTYPES, WINDOW_UNBOUNDED, sdpaDims,
 } from '../lib/backend/abi.js';
 import type { SdpaPlan } from '../lib/plan.js';
 import { nativeBinding } from '../lib/backend/select.js';
@@ -22,9 +22,10 @@ describe.skipIf(!nativeBinding)('native ABI (native/abi.h) = lib/backend/abi.ts'
     expect(abi().windowUnbounded).toBe(WINDOW_UNBOUNDED);
   });
 
-  test('layout, kv dtype and mask kind codes', () => {
+  test('layout, kv dtype, weight dtype and mask kind codes', () => {
     expect(abi().layouts).toEqual([...LAYOUTS]);
     expect(abi().kvDtypes).toEqual([...KV_DTYPES]);
+    expect(abi().weightDtypes).toEqual([...WEIGHT_DTYPES]);
     expect(abi().maskKinds).toEqual([...MASK_KINDS]);
   });
 

@@ -126,21 +126,50 @@ console.log(JSON.stringify(Array.from(mha.forward(x))));`;
     expect(maxDiff(got, want)).toBeLessThan(1e-5);
   });
 
-  test('readSafetensors reads the F32 tensors and skips the rest', () => {
+  test('readSafetensors reads F32, BF16 and F16 tensors (aligned or not) and skips the rest', () => {
     const block = blockAfter('A `.safetensors` file is');
     expect(block).toMatch(/^function readSafetensors/m);
     const a = values(6, 5), b = values(5, 6);
-    // An F16 tensor of 3 elements first, so the F32 data that follows starts at an offset that is
-    // not a multiple of 4.
+    // A 3-element F16 tensor first, so the F32 data that follows starts at an offset that is not a
+    // multiple of 4 (a copy); a 1-byte U8 tensor then leaves the BF16 one misaligned for 2 bytes.
     writeFileSync(join(app, 'tiny.safetensors'), safetensors([
       { name: 'half', dtype: 'F16', shape: [3], bytes: Buffer.from([0, 60, 0, 64, 0, 66]) },
       { name: 'a', dtype: 'F32', shape: [2, 3], bytes: f32Bytes(a) },
       { name: 'b', dtype: 'F32', shape: [5], bytes: f32Bytes(b) },
+      { name: 'flag', dtype: 'U8', shape: [1], bytes: Buffer.from([1]) },
+      { name: 'brain', dtype: 'BF16', shape: [2], bytes: Buffer.from([0x80, 0x3f, 0x49, 0x40]) },
     ]));
     const code = `${block}
-const t = readSafetensors('tiny.safetensors');
-console.log(JSON.stringify(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, [v.constructor.name, ...v]]))));`;
-    expect(lastJson(run(code))).toEqual({ a: ['Float32Array', ...a], b: ['Float32Array', ...b] });
+const { tensors: t, dtypes } = readSafetensors('tiny.safetensors');
+console.log(JSON.stringify([dtypes, Object.fromEntries(Object.entries(t).map(([k, v]) => [k, [v.constructor.name, ...v]]))]));`;
+    expect(lastJson(run(code))).toEqual([
+      { half: 'float16', a: 'float32', b: 'float32', brain: 'bfloat16' },
+      { half: ['Uint16Array', 0x3c00, 0x4000, 0x4200], a: ['Float32Array', ...a], b: ['Float32Array', ...b], brain: ['Uint16Array', 0x3f80, 0x4049] },
+    ]);
+  });
+
+  test('half-size weights: a BF16 checkpoint read by readSafetensors builds the layer it holds', () => {
+    const E = 64, H = 4, Hkv = 2, Dh = 16, S = 3;
+    const bf16 = (n: number, seed: number) => Uint16Array.from({ length: n }, (_, i) => 0x3c00 | ((i * 37 + seed * 101) & 0x80ff));
+    const w = { wq: bf16(H * Dh * E, 1), wk: bf16(Hkv * Dh * E, 2), wv: bf16(Hkv * Dh * E, 3), wo: bf16(E * H * Dh, 4) };
+    const p = 'model.layers.0.self_attn.';
+    const bytes = (u: Uint16Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+    mkdirSync(join(app, 'checkpoint'), { recursive: true });
+    writeFileSync(join(app, 'checkpoint/model.safetensors'), safetensors([
+      { name: `${p}k_proj.weight`, dtype: 'BF16', shape: [Hkv * Dh, E], bytes: bytes(w.wk) },
+      { name: `${p}o_proj.weight`, dtype: 'BF16', shape: [E, H * Dh], bytes: bytes(w.wo) },
+      { name: `${p}q_proj.weight`, dtype: 'BF16', shape: [H * Dh, E], bytes: bytes(w.wq) },
+      { name: `${p}v_proj.weight`, dtype: 'BF16', shape: [Hkv * Dh, E], bytes: bytes(w.wv) },
+    ]));
+    const x = Float32Array.from({ length: S * E }, (_, i) => Math.cos(i));
+    const code = `const x = Float32Array.from({ length: ${S * E} }, (_, i) => Math.cos(i));
+const [E, H, Hkv] = [${E}, ${H}, ${Hkv}];
+${blockAfter('A `.safetensors` file is')}
+${blockAfter('### Half-size weights')}
+console.log(JSON.stringify(Array.from(y)));`;
+    const got = lastJson(run(code)) as number[];
+    const layer = new MultiHeadAttention({ embedDim: E, numHeads: H, numKvHeads: Hkv, bias: false, weightDtype: 'bfloat16', weights: w });
+    expect(got).toEqual(Array.from(layer.forward(x, { causal: true }) as Float32Array));
   });
 
   test('GPT-2 (\'in-out\'): readSafetensors, then the c_attn / c_proj layer', () => {

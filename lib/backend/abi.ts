@@ -4,6 +4,7 @@
 //     dims: Int32Array of SDPA_DIM_SLOTS.length slots, in SDPA_DIM_SLOTS order (sdpaDims builds it).
 //     The mask kind is not a slot: the binding reads it from the mask's type (MASK_KINDS). A window
 //     side is WINDOW_UNBOUNDED or the keys a row sees on that side.
+//   gemmPackedLength(N, K, dtype), gemmPack(w, outIn, N, K, packed, dtype): dtype a WEIGHT_DTYPES index.
 //   setThreads(n): n in [1, MAX_THREADS].
 import type { SdpaPlan } from '../plan.js';
 
@@ -29,6 +30,12 @@ export const LAYOUTS = ['bhsd', 'bshd'] as const;
 
 /** kv dtype codes: the index of each name (dims slot 'kvDtype'). */
 export const KV_DTYPES = ['float32', 'float16'] as const;
+
+/**
+ * Weight dtype codes: the index of each name (gemmPackedLength's and gemmPack's dtype argument).
+ * The half types are raw bits in a Uint16Array, as safetensors stores BF16 / F16 tensors.
+ */
+export const WEIGHT_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
 
 /** Mask kinds, as the binding derives them from the mask: null, Float32Array (added), Uint8Array (0 blocks). */
 export const MASK_KINDS = ['none', 'float', 'bool'] as const;

@@ -1,6 +1,6 @@
 // The TypeScript backend: the kernels of lib/kernels/ behind the Backend interface. No side
 // effects: importing this does not load the addon (lib/backend/select.ts does).
-import { gemmJs, packWeightJs } from '../kernels/gemm.js';
+import { gemmHalfJs, gemmJs, packHalfWeightJs, packWeightJs } from '../kernels/gemm.js';
 import { sdpaJs } from '../kernels/sdpa.js';
 import { abortError, isAborted } from '../abort.js';
 import { runOps } from './ops.js';
@@ -10,8 +10,16 @@ import { version } from './version.js';
 export const jsBackend: Backend = {
   name: 'js',
   sdpa: sdpaJs,
-  packWeight: packWeightJs,
-  gemm: (x, M, K, packed, N, bias, y) => void gemmJs(x, M, K, packed, N, bias, y),
+  packWeight: (w, outIn, N, K, dtype) => ({
+    dtype,
+    data: dtype === 'float32'
+      ? packWeightJs(w as Float32Array, outIn, N, K)
+      : packHalfWeightJs(w as Uint16Array, outIn, N, K),
+  }),
+  gemm: (x, M, K, packed, N, bias, y) => {
+    if (packed.dtype === 'float32') gemmJs(x, M, K, packed.data as Float32Array, N, bias, y);
+    else gemmHalfJs(x, M, K, packed.data as Uint16Array, N, bias, y, packed.dtype);
+  },
   runAsync: (ops, signal) =>
     new Promise<void>((resolve, reject) => {
       setImmediate(() => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { abortError, isAborted, watchAbort } from '../abort.js';
 import { packageRequire, packageRoot } from '../package-root.js';
 import type { SdpaPlan } from '../plan.js';
-import { sdpaDims } from './abi.js';
+import { WEIGHT_DTYPES, sdpaDims } from './abi.js';
 import type { AsyncPriority } from './env.js';
 import type { Backend, Op } from './types.js';
 import { version } from './version.js';
@@ -39,14 +39,17 @@ export interface NativeBinding {
   configure(simd: string, asyncPriority: AsyncPriority, threads: number): boolean;
   /** Test hook: native/abi.h's tables (test/native-abi.test.ts compares them with lib/backend/abi.ts). */
   _abi(): {
-    sdpaDimSlots: string[]; maxThreads: number; layouts: string[]; kvDtypes: string[]; maskKinds: string[];
-    windowUnbounded: number; sdpaArgCount: number;
+    sdpaDimSlots: string[]; maxThreads: number; layouts: string[]; kvDtypes: string[]; weightDtypes: string[];
+    maskKinds: string[]; windowUnbounded: number; sdpaArgCount: number;
   };
   sdpa(...args: SdpaArgs): Float32Array;
-  /** Floats a packed [N, K] weight needs (native/gemm_binding.cc). */
-  gemmPackedLength(N: number, K: number): number;
-  /** Packs w ([N, K] if outIn, else [K, N]) into `packed`; returns it. */
-  gemmPack(w: Float32Array, outIn: boolean, N: number, K: number, packed: Float32Array): Float32Array;
+  /** Floats a packed [N, K] weight of that dtype (a WEIGHT_DTYPES index, default 0) needs (native/gemm_binding.cc). */
+  gemmPackedLength(N: number, K: number, dtype?: number): number;
+  /**
+   * Packs w ([N, K] if outIn, else [K, N]; a Float32Array for dtype 0, a Uint16Array of bits for
+   * 1 bfloat16 and 2 float16) into `packed`; returns it.
+   */
+  gemmPack(w: Float32Array | Uint16Array, outIn: boolean, N: number, K: number, packed: Float32Array, dtype?: number): Float32Array;
   /** y[M, N] = x[M, K] · B + bias; exact lengths, y disjoint from the inputs. Returns y. */
   gemm(...args: GemmArgs): Float32Array;
   /**
@@ -177,7 +180,7 @@ function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: Abor
   const nativeOps = ops.map((op) =>
     op.kind === 'sdpa'
       ? (['sdpa', ...sdpaArgs(op.plan)] as ['sdpa', ...SdpaArgs])
-      : (['gemm', op.x, op.M, op.K, op.packed, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
+      : (['gemm', op.x, op.M, op.K, op.packed.data as Float32Array, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
   );
   return new Promise<void>((resolve, reject) => {
     if (signal && isAborted(signal)) return reject(abortError(signal));
@@ -201,8 +204,11 @@ export function nativeBackend(binding: NativeBinding): Backend {
   return {
     name: 'native',
     sdpa: (plan) => void binding.sdpa(...sdpaArgs(plan)),
-    packWeight: (w, outIn, N, K) => binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K))),
-    gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed, N, bias, y),
+    packWeight: (w, outIn, N, K, dtype) => {
+      const code = WEIGHT_DTYPES.indexOf(dtype);
+      return { dtype, data: binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K, code)), code) };
+    },
+    gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed.data as Float32Array, N, bias, y),
     runAsync: (ops, signal) => nativeRunAsync(binding, ops, signal),
     threads: () => binding.threads(),
     info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version, asyncPriority: binding.asyncPriority() }),

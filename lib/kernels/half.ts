@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 //
 // IEEE 754 binary16 ("half", float16) <-> binary32 in TypeScript, for the float16 KVCache and the
-// TypeScript kernel that reads it. Halves travel as their 16 bits in a Uint16Array.
+// TypeScript kernel that reads it, and bfloat16 -> binary32 for half-size projection weights.
+// Halves travel as their 16 bits in a Uint16Array.
+//   bfloat16 -> float: the float whose upper 16 bits they are (exact, NaN payloads kept).
 //   half -> float: exact for every half (each is a float); a 65536-entry Float32Array table built
 //     once, on first use, from the bits (subnormals, +-0, +-inf and NaN included). The native
 //     kernels decode the same way (native/kernels/vec_math.h HalfToFloat, F16C, NEON fcvtl).
@@ -10,6 +12,29 @@
 //     below 2^-14 the result is a subnormal half or +-0; NaN stays a (quiet) NaN.
 
 let table: Float32Array | null = null;
+let bfloat16: Float32Array | null = null;
+
+/** The value of every bfloat16, indexed by its bits. */
+export function bfloat16Table(): Float32Array {
+  if (bfloat16 !== null) return bfloat16;
+  const bits = new Uint32Array(65536);
+  for (let h = 0; h < 65536; h++) bits[h] = h << 16;
+  bfloat16 = new Float32Array(bits.buffer);
+  return bfloat16;
+}
+
+/** The widening table of a half weight dtype: value = table[bits]. */
+export function widenTable(dtype: 'bfloat16' | 'float16'): Float32Array {
+  return dtype === 'bfloat16' ? bfloat16Table() : halfTable();
+}
+
+/** A new Float32Array of the values of src's halves (bfloat16 or float16 bits), exactly. */
+export function widenHalves(src: Uint16Array, dtype: 'bfloat16' | 'float16'): Float32Array {
+  const t = widenTable(dtype);
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = t[src[i]!]!;
+  return out;
+}
 
 /** The value of every half, indexed by its bits. */
 export function halfTable(): Float32Array {

@@ -4,7 +4,7 @@
 // them, cache.ts keeps the keys and values of incremental decoding.
 import type { Backend } from '../backend/types.js';
 import { runOps } from '../backend/ops.js';
-import type { KVCache, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightLayout } from '../types.js';
+import type { KVCache, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightDtype, WeightLayout } from '../types.js';
 import { expectCacheOptions } from '../validate-cache.js';
 import { callerError, withCallerStack } from '../validate-async.js';
 import { Admission } from './admission.js';
@@ -16,11 +16,14 @@ import { loadMhaParams, type MhaParams } from './weights.js';
  * Multi-head attention, the layer: Q, K, V projections, scaled dot-product attention per head,
  * output projection. Each face (`qkv`, `qkv/js`) binds it to its backend.
  *
- * `new MultiHeadAttention({ embedDim, numHeads, numKvHeads?, headDim?, bias?, weights, weightLayout? })`
+ * `new MultiHeadAttention({ embedDim, numHeads, numKvHeads?, headDim?, bias?, weights, weightLayout?, weightDtype? })`
  * with `weights` either `{ wq, wk, wv, wo, bq?, bk?, bv?, bo? }` or PyTorch nn.MultiheadAttention's
  * state `{ inProjWeight, inProjBias?, outProjWeight, outProjBias? }`. In 'out-in' (default, PyTorch):
  * wq [H·Dh, E], wk and wv [Hkv·Dh, E], wo [E, H·Dh], inProjWeight [3E, E]; 'in-out' (GPT-2) is the
  * transpose of each (inProjWeight [E, 3E], c_attn). Weights are copied and packed at construction.
+ * `weightDtype: 'bfloat16' | 'float16'` takes every weight as a Uint16Array of bits (a safetensors
+ * BF16 / F16 tensor as stored), packs it 16-bit and widens it exactly inside the kernels: the
+ * layer computes what the float32 layer on the widened weights computes.
  *
  * `forward(x, { batch?, seqLen?, causal?, mask?, kvLengths?, seqLens?, context?, needWeights?,
  * averageWeights?, out? })`: x [B, S, E] → [B, S, E]; with `needWeights`, `{ output, weights }`
@@ -57,6 +60,8 @@ export class MultiHeadAttentionBase {
   /** Whether the layer has biases. */
   readonly bias: boolean;
   readonly weightLayout: WeightLayout;
+  /** The dtype the weights were given (and are packed) in. */
+  readonly weightDtype: WeightDtype;
   readonly #backend: Backend;
   readonly #p: MhaParams;
   readonly #admission: Admission;
@@ -75,6 +80,7 @@ export class MultiHeadAttentionBase {
     this.headDim = p.Dh;
     this.bias = p.bias;
     this.weightLayout = p.weightLayout;
+    this.weightDtype = p.weightDtype;
   }
 
   /**

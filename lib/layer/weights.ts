@@ -6,23 +6,25 @@
 //                 outProjWeight [E, E], outProjBias [E]; needs Hkv = H and H·Dh = E.
 // Each projection is packed on its own: the layer runs Q, K and V as three GEMMs into three dense
 // 'bshd' buffers (see forward.ts for why not one fused GEMM).
-import type { Backend } from '../backend/types.js';
-import { WEIGHT_LAYOUTS } from '../linear.js';
-import type { MultiHeadAttentionConfig, WeightLayout } from '../types.js';
+// weightDtype 'bfloat16' | 'float16': every weight is a Uint16Array of bits, packed 16-bit; a bias
+// is a Float32Array or bits of the same dtype (widened once, exactly).
+import type { Backend, PackedWeight } from '../backend/types.js';
+import { WEIGHT_LAYOUTS, privateFloatBias } from '../linear.js';
+import type { MultiHeadAttentionConfig, WeightArray, WeightDtype, WeightLayout } from '../types.js';
 import {
   expectBoolean,
   expectChoice,
   expectDim,
-  expectF32,
   expectOptions,
   expectOneForm,
   optionalDim,
   rangeError,
   typeError,
 } from '../validate.js';
-import { copyF32, partOf } from '../validate-buffer.js';
+import { typedArrayKind, viewOf } from '../validate-buffer.js';
+import { expectWeight, expectWeightBias, expectWeightDtype } from '../validate-weight.js';
 
-const CONFIG_KEYS = new Set(['embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout']);
+const CONFIG_KEYS = new Set(['embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout', 'weightDtype']);
 const SEPARATE_KEYS = new Set(['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo']);
 const PYTORCH_KEYS = new Set(['inProjWeight', 'inProjBias', 'outProjWeight', 'outProjBias']);
 const ALL_WEIGHT_KEYS = new Set([...SEPARATE_KEYS, ...PYTORCH_KEYS]);
@@ -31,8 +33,8 @@ const ALL_WEIGHT_KEYS = new Set([...SEPARATE_KEYS, ...PYTORCH_KEYS]);
 export interface Projection {
   N: number;
   K: number;
-  packed: Float32Array;
-  /** A private copy, or null (zero). */
+  packed: PackedWeight;
+  /** A private float32 copy, or null (zero). */
   bias: Float32Array | null;
 }
 
@@ -43,6 +45,7 @@ export interface MhaParams {
   Dh: number;
   bias: boolean;
   weightLayout: WeightLayout;
+  weightDtype: WeightDtype;
   q: Projection;
   k: Projection;
   v: Projection;
@@ -53,8 +56,16 @@ export interface MhaParams {
 interface RawProjection {
   N: number;
   K: number;
-  w: Float32Array;
-  b: Float32Array | null;
+  w: WeightArray;
+  b: WeightArray | null;
+}
+
+/** Elements [offset, offset + length) of a weight as a view over the same memory (intrinsic getters). */
+function partOfWeight(v: WeightArray, offset: number, length: number): WeightArray {
+  const { buffer, byteOffset } = viewOf(v);
+  return typedArrayKind(v) === 'Float32Array'
+    ? new Float32Array(buffer, byteOffset + 4 * offset, length)
+    : new Uint16Array(buffer, byteOffset + 2 * offset, length);
 }
 
 export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
@@ -69,22 +80,27 @@ export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
   const Dh = optionalDim('config.headDim', c.headDim, E / H);
   const weightLayout = c.weightLayout === undefined ? 'out-in' : expectChoice('config.weightLayout', c.weightLayout, WEIGHT_LAYOUTS);
   const bias = c.bias === undefined ? true : expectBoolean('config.bias', c.bias);
+  const dtype = expectWeightDtype('config.weightDtype', c.weightDtype);
   const w = expectOptions('config.weights', c.weights, ALL_WEIGHT_KEYS);
   const outIn = weightLayout === 'out-in';
 
   expectOneForm('config.weights', w, { keys: SEPARATE_KEYS, label: '{ wq, wk, wv, wo, bq?, bk?, bv?, bo? }' },
     { keys: PYTORCH_KEYS, label: "PyTorch's { inProjWeight, inProjBias?, outProjWeight, outProjBias? }" });
   const pytorch = Object.keys(w).some((key) => PYTORCH_KEYS.has(key));
-  const raw = pytorch ? pytorchForm(w, E, H, Hkv, Dh, outIn, bias) : separateForm(w, E, H, Hkv, Dh, outIn, bias);
+  const raw = pytorch
+    ? pytorchForm(w, E, H, Hkv, Dh, outIn, bias, dtype)
+    : separateForm(w, E, H, Hkv, Dh, outIn, bias, dtype);
 
   // Everything is valid: copy and pack.
   const pack = (r: RawProjection): Projection => ({
     N: r.N,
     K: r.K,
-    packed: backend.packWeight(r.w, outIn, r.N, r.K),
-    bias: r.b ? copyF32(r.b) : null,
+    packed: backend.packWeight(r.w, outIn, r.N, r.K, dtype),
+    bias: r.b ? privateFloatBias(r.b, dtype) : null,
   });
-  return { E, H, Hkv, Dh, bias, weightLayout, q: pack(raw.q), k: pack(raw.k), v: pack(raw.v), o: pack(raw.o) };
+  return {
+    E, H, Hkv, Dh, bias, weightLayout, weightDtype: dtype, q: pack(raw.q), k: pack(raw.k), v: pack(raw.v), o: pack(raw.o),
+  };
 }
 
 /** Weight dims in the caller's layout, named for the length message (e.g. `H*Dh*E = 12*64*768`). */
@@ -92,27 +108,30 @@ function weightDims(outIn: boolean, out: Record<string, number>, inn: Record<str
   return outIn ? { ...out, ...inn } : { ...inn, ...out };
 }
 
-function optionalBias(name: string, v: unknown, hasBias: boolean, dims: Record<string, number>): Float32Array | null {
+function optionalBias(
+  name: string, v: unknown, hasBias: boolean, dtype: WeightDtype, dims: Record<string, number>,
+): WeightArray | null {
   if (v === undefined) return null;
   if (!hasBias) throw typeError(name, 'no bias (config.bias is false)', v);
-  return expectF32(name, v, dims);
+  return expectWeightBias(name, v, dtype, dims);
 }
 
 function separateForm(
   w: Record<string, unknown>, E: number, H: number, Hkv: number, Dh: number, outIn: boolean, hasBias: boolean,
+  dtype: WeightDtype,
 ): Record<'q' | 'k' | 'v' | 'o', RawProjection> {
   const n = 'config.weights.';
   const qDims = weightDims(outIn, { H, Dh }, { E });
   const kvDims = weightDims(outIn, { Hkv, Dh }, { E });
   const oDims = weightDims(outIn, { E }, { H, Dh });
-  const wq = expectF32(`${n}wq`, w.wq, qDims);
-  const wk = expectF32(`${n}wk`, w.wk, kvDims);
-  const wv = expectF32(`${n}wv`, w.wv, kvDims);
-  const wo = expectF32(`${n}wo`, w.wo, oDims);
-  const bq = optionalBias(`${n}bq`, w.bq, hasBias, { H, Dh });
-  const bk = optionalBias(`${n}bk`, w.bk, hasBias, { Hkv, Dh });
-  const bv = optionalBias(`${n}bv`, w.bv, hasBias, { Hkv, Dh });
-  const bo = optionalBias(`${n}bo`, w.bo, hasBias, { E });
+  const wq = expectWeight(`${n}wq`, w.wq, dtype, qDims);
+  const wk = expectWeight(`${n}wk`, w.wk, dtype, kvDims);
+  const wv = expectWeight(`${n}wv`, w.wv, dtype, kvDims);
+  const wo = expectWeight(`${n}wo`, w.wo, dtype, oDims);
+  const bq = optionalBias(`${n}bq`, w.bq, hasBias, dtype, { H, Dh });
+  const bk = optionalBias(`${n}bk`, w.bk, hasBias, dtype, { Hkv, Dh });
+  const bv = optionalBias(`${n}bv`, w.bv, hasBias, dtype, { Hkv, Dh });
+  const bo = optionalBias(`${n}bo`, w.bo, hasBias, dtype, { E });
   return {
     q: { N: H * Dh, K: E, w: wq, b: bq },
     k: { N: Hkv * Dh, K: E, w: wk, b: bk },
@@ -123,6 +142,7 @@ function separateForm(
 
 function pytorchForm(
   w: Record<string, unknown>, E: number, H: number, Hkv: number, Dh: number, outIn: boolean, hasBias: boolean,
+  dtype: WeightDtype,
 ): Record<'q' | 'k' | 'v' | 'o', RawProjection> {
   const n = 'config.weights.';
   if (Hkv !== H) {
@@ -131,18 +151,24 @@ function pytorchForm(
   if (H * Dh !== E) {
     throw rangeError('config.headDim', `embedDim / numHeads = ${E}/${H} with inProjWeight (PyTorch form needs H*Dh = E)`, Dh);
   }
-  const inW = expectF32(`${n}inProjWeight`, w.inProjWeight, outIn ? { '3E': 3 * E, E } : { E, '3E': 3 * E });
-  const outW = expectF32(`${n}outProjWeight`, w.outProjWeight, { E, 'H*Dh': E });
-  const inB = optionalBias(`${n}inProjBias`, w.inProjBias, hasBias, { '3E': 3 * E });
-  const outB = optionalBias(`${n}outProjBias`, w.outProjBias, hasBias, { E });
-  // Part p (0 q, 1 k, 2 v) of the fused weight, as its own [E, E] matrix in the same layout.
-  const part = (p: number): Float32Array => {
-    if (outIn) return partOf(inW, p * E * E, E * E);  // rows [pE, pE + E) of [3E, E]
-    const m = new Float32Array(E * E);  // columns [pE, pE + E) of [E, 3E]
-    for (let r = 0; r < E; r++) m.set(partOf(inW, r * 3 * E + p * E, E), r * E);
+  const inW = expectWeight(`${n}inProjWeight`, w.inProjWeight, dtype, outIn ? { '3E': 3 * E, E } : { E, '3E': 3 * E });
+  const outW = expectWeight(`${n}outProjWeight`, w.outProjWeight, dtype, { E, 'H*Dh': E });
+  const inB = optionalBias(`${n}inProjBias`, w.inProjBias, hasBias, dtype, { '3E': 3 * E });
+  const outB = optionalBias(`${n}outProjBias`, w.outProjBias, hasBias, dtype, { E });
+  // Part p (0 q, 1 k, 2 v) of the fused weight, as its own [E, E] matrix in the same layout and dtype.
+  const part = (p: number): WeightArray => {
+    if (outIn) return partOfWeight(inW, p * E * E, E * E);  // rows [pE, pE + E) of [3E, E]
+    // columns [pE, pE + E) of [E, 3E]
+    if (typedArrayKind(inW) === 'Float32Array') {
+      const m = new Float32Array(E * E);
+      for (let r = 0; r < E; r++) m.set(partOfWeight(inW, r * 3 * E + p * E, E) as Float32Array, r * E);
+      return m;
+    }
+    const m = new Uint16Array(E * E);
+    for (let r = 0; r < E; r++) m.set(partOfWeight(inW, r * 3 * E + p * E, E) as Uint16Array, r * E);
     return m;
   };
-  const biasPart = (p: number) => (inB ? partOf(inB, p * E, E) : null);
+  const biasPart = (p: number) => (inB ? partOfWeight(inB, p * E, E) : null);
   return {
     q: { N: E, K: E, w: part(0), b: biasPart(0) },
     k: { N: E, K: E, w: part(1), b: biasPart(1) },

@@ -3,6 +3,9 @@
 // AVX2 + FMA SGEMM micro-kernel. Built only in the qkv_kernels_avx2 library (-mavx2 -mfma);
 // everything but the exported table sits in an anonymous namespace, so no function compiled with
 // AVX can be merged into baseline code (STYLE.md, example 6).
+// Half panels (bfloat16 / float16 bits) are widened in register as each B row is loaded: bfloat16
+// by zero-extending to 32 bits and shifting up 16, float16 by F16C's vcvtph2ps (both exact), then
+// the same FMAs run, so the sums are the float kernel's, bit for bit.
 #include <immintrin.h>
 
 #include "kernels/gemm_kernels.h"
@@ -14,6 +17,30 @@ namespace {
 constexpr int MR = kGemmTileRows;
 constexpr int NR = kGemmNR;  // 16 = two ymm
 
+// Rows of a half B micro-panel prefetched ahead of the one loaded (32 B a row: 1 KiB ahead), as
+// the AVX-512 kernel does (kernels/gemm_avx512.cc).
+constexpr int64_t kPrefetchRows = 32;
+
+// How 8 columns of a B micro-panel row become a ymm of floats.
+struct LoadF32 {
+  static constexpr bool kPrefetch = false;
+  using E = float;
+  static __m256 Eight(const float* p) { return _mm256_loadu_ps(p); }
+};
+struct LoadBf16 {
+  static constexpr bool kPrefetch = true;  // half panels stream from DRAM in a decode step
+  using E = uint16_t;
+  static __m256 Eight(const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+};
+struct LoadF16 {
+  static constexpr bool kPrefetch = true;
+  using E = uint16_t;
+  static __m256 Eight(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+};
+
 // R x 16 register tile (R <= 6 rows; R = 6 uses 12 ymm accumulators + 2 for B + 1 broadcast).
 //   a: (kc, MR) packed A micro-panel (first R of each MR used)   b: (kc, 16) packed B micro-panel
 //   for p in [0, kc): acc[r, 0:16] += a[p, r] * b[p, 0:16]        (vfmadd231ps, fp32, k ascending)
@@ -21,8 +48,8 @@ constexpr int NR = kGemmNR;  // 16 = two ymm
 //     accumulate == 0:  c = acc + (bias ? bias[j] : 0)
 //     accumulate != 0:  c = c + acc
 // Columns j >= nr are neither read nor written (masked loads/stores), nor are bias[j >= nr].
-template <int R>
-void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr, const float* bias,
+template <int R, class L>
+void Tile(int64_t kc, const float* a, const typename L::E* b, float* c, int64_t ldc, int64_t nr, const float* bias,
           int accumulate) {
   // Named accumulators (an array of __m256 would be kept on the stack by GCC, one store per FMA).
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -38,8 +65,9 @@ void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
   }
   for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(b);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    if (L::kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchRows * NR), _MM_HINT_T0);
+    const __m256 b0 = L::Eight(b);
+    const __m256 b1 = L::Eight(b + 8);
     QKV_ROW(0) QKV_ROW(1) QKV_ROW(2) QKV_ROW(3) QKV_ROW(4) QKV_ROW(5)
     a += MR;
     b += NR;
@@ -86,22 +114,30 @@ void Tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int
   }
 }
 
-// Tile<R> by row count, for ForTileRows (kernels/gemm_rows.h).
+// Tile<R, L> by row count, for ForTileRows (kernels/gemm_rows.h).
+template <class L>
 struct Tiles {
   template <int R>
-  static void Run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t nr, const float* bias,
-                  int accumulate) {
-    Tile<R>(kc, a, b, c, ldc, nr, bias, accumulate);
+  static void Run(int64_t kc, const float* a, const typename L::E* b, float* c, int64_t ldc, int64_t nr,
+                  const float* bias, int accumulate) {
+    Tile<R, L>(kc, a, b, c, ldc, nr, bias, accumulate);
   }
 };
 
-void MicroAvx2(int64_t kc, const float* a, const float* b, int64_t /*b_stride: one panel*/, float* c,
+template <class L>
+void MicroAvx2(int64_t kc, const float* a, const typename L::E* b, int64_t /*b_stride: one panel*/, float* c,
                int64_t ldc, int64_t mr, int64_t nr, const float* bias, int accumulate) {
-  ForTileRows<Tiles>(mr, kc, a, b, c, ldc, nr, bias, accumulate);
+  ForTileRows<Tiles<L>>(mr, kc, a, b, c, ldc, nr, bias, accumulate);
+}
+
+template <class L>
+void Widen(const uint16_t* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; i += 8) _mm256_storeu_ps(dst + i, L::Eight(src + i));  // n % NR == 0
 }
 
 }  // namespace
 
-extern const GemmKernelTable kGemmAvx2 = {"avx2", MR, NR, 1, &MicroAvx2};
+extern const GemmKernelTable kGemmAvx2 = {
+    "avx2", MR, NR, 1, &MicroAvx2<LoadF32>, &MicroAvx2<LoadBf16>, &MicroAvx2<LoadF16>, &Widen<LoadBf16>, &Widen<LoadF16>};
 
 }  // namespace qkv

@@ -8,6 +8,10 @@
 //   A micro-panel: kc steps of MR floats      a_p[p * MR + r] = A[i0 + r, k0 + p]
 //   B micro-panel: kc steps of NR floats      b_p[p * NR + c] = B[k0 + p, j0 + c]   (B = W^T or W)
 // NR is kGemmNR (16) for every ISA, so a weight packed under one ISA runs under any other.
+// A half-size weight (abi.h WeightDtype: bfloat16 or float16 bits) has the same B micro-panels
+// with uint16_t elements; its micro-kernels widen each element exactly to float as they load it,
+// then run the float micro-kernel's FMA chain, so a tile over half panels is bitwise the tile over
+// the widened float panels.
 #pragma once
 
 #include <cstdint>
@@ -29,12 +33,24 @@ constexpr int kGemmMaxMR = 8;
 using GemmMicroFn = void (*)(int64_t kc, const float* a, const float* b, int64_t b_stride, float* c, int64_t ldc,
                              int64_t mr, int64_t nr, const float* bias, int accumulate);
 
+// dst[i] = the float value of the half src[i] (bits), i < n, n a multiple of kGemmNR (whole B
+// micro-panel rows); exact. NaNs stay NaN.
+using GemmWidenFn = void (*)(const uint16_t* src, int64_t n, float* dst);
+
+// c {=, +=} a . b as GemmMicroFn, b a half micro-panel (uint16_t elements; b_stride in elements).
+using GemmMicroHalfTileFn = void (*)(int64_t kc, const float* a, const uint16_t* b, int64_t b_stride, float* c,
+                                     int64_t ldc, int64_t mr, int64_t nr, const float* bias, int accumulate);
+
 struct GemmKernelTable {
   const char* name;  // "scalar" | "avx2" | "avx512" | "neon": its kernel set's name (dispatch.h)
   int mr;            // rows of the register tile
   int nr;            // columns of one B micro-panel (== kGemmNR)
   int panels;        // B micro-panels one tile spans: the tile is mr x (panels * nr)
   GemmMicroFn micro;
+  GemmMicroHalfTileFn micro_bf16;  // b: bfloat16 bits (widened: bits << 16)
+  GemmMicroHalfTileFn micro_f16;   // b: IEEE binary16 bits (widened as F16C / NEON fcvtl do)
+  GemmWidenFn widen_bf16;          // whole slices, for blocks whose row tiles share one B slice
+  GemmWidenFn widen_f16;
 };
 
 extern const GemmKernelTable kGemmScalar;

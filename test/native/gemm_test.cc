@@ -150,6 +150,66 @@ void RunCase(const Case& c, uint32_t seed, const std::vector<const GemmKernelTab
   }
 }
 
+// The float a half weight's bits stand for, decoded with plain arithmetic (not the kernels' code).
+float HalfValue(uint16_t h, qkv::WeightDtype dtype) {
+  const float sign = (h & 0x8000) ? -1.0f : 1.0f;
+  if (dtype == qkv::WeightDtype::kBF16) {
+    const int e = (h >> 7) & 0xff, m = h & 0x7f;
+    return e == 0 ? sign * std::ldexp(static_cast<float>(m), -133) : sign * std::ldexp(1.0f + m / 128.0f, e - 127);
+  }
+  const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  return e == 0 ? sign * std::ldexp(static_cast<float>(m), -24) : sign * std::ldexp(1.0f + m / 1024.0f, e - 15);
+}
+
+// Half weights (bfloat16, float16): packed 16-bit, y must be bitwise the y of the float packing of
+// the widened values, on every table, at 1 and 2 threads. Finite bits only (exponent below all
+// ones), subnormals and -0 included, so memcmp is the comparison.
+void RunHalfCase(const Case& c, uint32_t seed, const std::vector<const GemmKernelTable*>& tables) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(c.M * c.K), bias(c.N);
+  for (auto& v : x) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
+  const float* bias_p = c.bias ? bias.data() : nullptr;
+  for (qkv::WeightDtype dtype : {qkv::WeightDtype::kBF16, qkv::WeightDtype::kF16}) {
+    const uint16_t exp_mask = dtype == qkv::WeightDtype::kBF16 ? 0x7f80 : 0x7c00;
+    std::vector<uint16_t> bits(c.N * c.K);
+    std::vector<float> widened(c.N * c.K);
+    for (size_t i = 0; i < bits.size(); ++i) {
+      uint16_t h;
+      do h = static_cast<uint16_t>(rng()); while ((h & exp_mask) == exp_mask);
+      // Mostly moderate magnitudes (a sum of huge and tiny values says little), some of every kind.
+      if (rng() % 8 != 0) h = static_cast<uint16_t>((h & 0x80ff) | (dtype == qkv::WeightDtype::kBF16 ? 0x3c00 : 0x3400));
+      bits[i] = h;
+      widened[i] = HalfValue(h, dtype);
+    }
+    std::vector<float> packed_f32(qkv::PackedWeightFloats(c.N, c.K));
+    qkv::PackWeight(widened.data(), c.out_in, c.N, c.K, packed_f32.data());
+    std::vector<float> packed_half(qkv::PackedWeightFloats(c.N, c.K, dtype));
+    qkv::PackHalfWeight(bits.data(), dtype, c.out_in, c.N, c.K, packed_half.data());
+    const qkv::PackedPanels header = qkv::ReadPackedHeader(packed_half.data(), c.N, c.K);
+    constexpr size_t kOverhead = qkv::kGemmHeaderFloats + qkv::kGemmAlignSlack;  // the same in both forms
+    const bool header_ok = header.data != nullptr && header.dtype == dtype && 2 * (packed_half.size() - kOverhead) == packed_f32.size() - kOverhead;
+    for (const GemmKernelTable* t : tables) {
+      std::vector<float> want(c.M * c.N), got(c.M * c.N), got2(c.M * c.N);
+      qkv::GemmPackedWith(*t, x.data(), c.M, c.K, packed_f32.data(), c.N, bias_p, want.data());
+      qkv::GemmPackedWith(*t, x.data(), c.M, c.K, packed_half.data(), c.N, bias_p, got.data());
+      qkv::SetThreads(2);
+      qkv::GemmPackedWith(*t, x.data(), c.M, c.K, packed_half.data(), c.N, bias_p, got2.data());
+      qkv::SetThreads(1);
+      const bool same = std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0;
+      const bool parity = std::memcmp(got.data(), got2.data(), got.size() * sizeof(float)) == 0;
+      const bool ok = same && parity && header_ok;
+      (ok ? passes : failures)++;
+      if (!ok) {
+        std::printf("FAIL %-6s %s M=%lld N=%lld K=%lld %s bias=%d: equal to float panels=%d thread_parity=%d header_ok=%d\n",
+                    t->name, dtype == qkv::WeightDtype::kBF16 ? "bf16" : "f16", (long long)c.M, (long long)c.N,
+                    (long long)c.K, c.out_in ? "out-in" : "in-out", c.bias, same, parity, header_ok);
+      }
+    }
+  }
+}
+
 int RunTests(bool quick) {
   const auto tables = AvailableTables();
   std::printf("ISAs:");
@@ -189,6 +249,8 @@ int RunTests(bool quick) {
   cases.push_back({3, 700, 300, false, true});
   if (!quick) cases.push_back({6205, 40, 50, true, true});
   for (size_t i = 0; i < cases.size(); ++i) RunCase(cases[i], static_cast<uint32_t>(1000 + i), tables);
+  // Half weights on every other case: the decode-shaped, widened-slice and block-edge paths all occur.
+  for (size_t i = 0; i < cases.size(); i += 2) RunHalfCase(cases[i], static_cast<uint32_t>(5000 + i), tables);
   std::printf("%d passed, %d failed\n", passes, failures);
   return failures == 0 ? 0 : 1;
 }
