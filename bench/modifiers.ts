@@ -9,6 +9,25 @@
 // js. The base and the variant alternate call by call, and the figure is the median of each; the
 // ratio is median(variant) / median(base) of one run. Every variant's output is compared with
 // the js backend's before it is timed. --quick: fewer samples, and js on S/4 for the long rows.
+//
+// The peer, when onnxruntime-node is installed (see below): the com.microsoft GroupQueryAttention
+// operator (bench/onnx-gqa.ts) on 1 and 2 intra-op threads, for the three rows it can express, on
+// the same q, k, v, its base and variant alternating as qkv's do. Its output (plain and modified)
+// must match qkv's within 1e-4 or the row is reported and not timed. What it computes, row by row:
+//   - window S=4096: one first-prompt call, q, k, v [1, 4096, H·D], no past; each row sees keys
+//     0 … i. The variant sets local_window_size = 512 (each row's last 512 keys, itself included:
+//     qkv's left = 511). Its CPU kernel, as its source reads, forms each head's whole 4096 × 4096
+//     q·kᵀ with one GEMM and multiplies the whole row of weights by V, the blocked keys as zeros:
+//     the window only narrows the softmax.
+//   - decode over 8192 keys: one token-generation call, q, k, v [1, 1, H·D] after 8191 cached keys
+//     (past_key, past_value [1, H, 8192, D] bound as present_key, present_value, so the new key is
+//     written in place; seqlens_k = 8191, total_sequence_length = 8192). The variant sets
+//     local_window_size = 256 (qkv's left = 255); the 1 × 8192 scores are still all computed.
+//   - sinks S=2048: a first-prompt call as above; the variant adds head_sink [H] = the same sinks,
+//     which its kernel folds into the softmax's denominator (a second softmax routine).
+// Both calls of a pair also write present_key, present_value (the prompt rows copy k and v there).
+// ALiBi has no fused GroupQueryAttention form (only attention_bias, a materialised [1, H, S, S]
+// tensor), so that row has no peer.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { info, scaledDotProductAttention as sdpaNative, setThreads } from '../lib/index.js';
@@ -263,7 +282,7 @@ console.log('|---|---|---:|---:|---:|---|');
 for (const r of rows) {
   console.log(`| ${r.name} | ${r.impl} | ${r.baseMs.toFixed(3)} | ${r.variantMs.toFixed(3)} | ${r.ratio.toFixed(3)} | ${r.target} |`);
 }
-for (const n of notes) console.log(`\nnote: ${n}`);
+if (notes.length) console.log(`\n${notes.map((n) => `note: ${n}`).join('\n')}`);
 if (jsonFile) {
   const peers = { 'onnxruntime-node': ortVersion };
   writeFileSync(jsonFile, JSON.stringify({ cpu: os.cpus()[0]?.model, simd: native.simd, quick, peers, rows, notes }, null, 2));
