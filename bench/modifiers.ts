@@ -13,18 +13,22 @@
 // The peer, when onnxruntime-node is installed (see below): the com.microsoft GroupQueryAttention
 // operator (bench/onnx-gqa.ts) on 1 and 2 intra-op threads, for the three rows it can express, on
 // the same q, k, v, its base and variant alternating as qkv's do. Its output (plain and modified)
-// must match qkv's within 1e-4 or the row is reported and not timed. What it computes, row by row:
+// must match qkv's within 1e-4 or the row is reported and not timed. What it computes, row by row
+// (kernel paths as the operator's source reads since pull request #28962, which gave the CPU kernel
+// a tiled online-softmax path for Sq > 1 that head_sink, softcap and smooth softmax do not take;
+// that 1.30 has it shows in the peak memory, bench/RESULTS.md). In every path the window is a
+// mask over scores that are computed anyway: no key block before a row's window is skipped.
 //   - window S=4096: one first-prompt call, q, k, v [1, 4096, H·D], no past; each row sees keys
 //     0 … i. The variant sets local_window_size = 512 (each row's last 512 keys, itself included:
-//     qkv's left = 511). Its CPU kernel, as its source reads, forms each head's whole 4096 × 4096
-//     q·kᵀ with one GEMM and multiplies the whole row of weights by V, the blocked keys as zeros:
-//     the window only narrows the softmax.
+//     qkv's left = 511). Both take the tiled path, which skips the key blocks above the diagonal.
 //   - decode over 8192 keys: one token-generation call, q, k, v [1, 1, H·D] after 8191 cached keys
 //     (past_key, past_value [1, H, 8192, D] bound as present_key, present_value, so the new key is
 //     written in place; seqlens_k = 8191, total_sequence_length = 8192). The variant sets
-//     local_window_size = 256 (qkv's left = 255); the 1 × 8192 scores are still all computed.
-//   - sinks S=2048: a first-prompt call as above; the variant adds head_sink [H] = the same sinks,
-//     which its kernel folds into the softmax's denominator (a second softmax routine).
+//     local_window_size = 256 (qkv's left = 255); all 8192 scores are still computed.
+//   - sinks S=2048: a first-prompt call as above; the variant adds head_sink [H] = the same sinks
+//     (e^(sink_h) joins the softmax's denominator), which moves it off the tiled path onto the one
+//     that forms each head's whole [S, S] q·kᵀ, softmaxes it and multiplies it by V: the ratio
+//     compares two kernels, not the cost of a sink.
 // Both calls of a pair also write present_key, present_value (the prompt rows copy k and v there).
 // ALiBi has no fused GroupQueryAttention form (only attention_bias, a materialised [1, H, S, S]
 // tensor), so that row has no peer.
@@ -246,6 +250,7 @@ async function ortRows(o: Ort, c: Case & { ort: NonNullable<Case['ort']> }): Pro
   }
   return rows;
 }
+
 console.log(`qkv ${native.version} | ${native.backend} (${native.simd}) | ${os.cpus()[0]?.model ?? 'unknown CPU'} | node ${process.version}`);
 console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${quick ? ' | --quick' : ''}`);
 console.log(`peer: onnxruntime-node ${ortVersion ?? '— (not installed)'}\n`);
