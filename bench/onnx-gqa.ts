@@ -87,14 +87,14 @@ export function gqaGraph(s: GqaShape, m: GqaModifiers = {}): OnnxGraph {
   };
 }
 
-/** x [A, Bd, C, D] → [A, C, Bd, D]: bhsd ↔ bshd (A = B, and H and S in either order). */
-export function swapMiddle(x: Float32Array, A: number, Bd: number, C: number, D: number): Float32Array {
+/** x [n0, n1, n2, D] → [n0, n2, n1, D]: bhsd ↔ bshd ([B, H, S, D] ↔ [B, S, H, D], either way). */
+export function swapMiddle(x: Float32Array, n0: number, n1: number, n2: number, D: number): Float32Array {
   const y = new Float32Array(x.length);
-  for (let a = 0; a < A; a++) {
-    for (let b = 0; b < Bd; b++) {
-      for (let c = 0; c < C; c++) {
-        const from = ((a * Bd + b) * C + c) * D;
-        y.set(x.subarray(from, from + D), ((a * C + c) * Bd + b) * D);
+  for (let a = 0; a < n0; a++) {
+    for (let b = 0; b < n1; b++) {
+      for (let c = 0; c < n2; c++) {
+        const from = ((a * n1 + b) * n2 + c) * D;
+        y.set(x.subarray(from, from + D), ((a * n2 + c) * n1 + b) * D);
       }
     }
   }
