@@ -10,7 +10,7 @@ import {
 import { allocateF32, expectNoOverlap, typedArrayKind } from './validate-buffer.js';
 import { expectFixedLength, expectSignal } from './validate-async.js';
 import {
-  expectKeyTensor, expectKvLengths, expectMask, expectMaterialized, expectPerHead, expectQueryOffset, expectWindow,
+  expectKeyTensor, expectKvLengths, expectMask, expectMaterialized, expectPerHead, expectQueryOffset, expectWindow, resolveWindow,
 } from './validate-tensor.js';
 
 const SDPA_OPTIONS = new Set([
@@ -84,6 +84,7 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     }
   }
   if (offsets === null && (window !== null || alibi !== null)) offsets = new Int32Array(B).fill(Sk - Sq);
+  const sides = window === null ? null : resolveWindow(window, offsets!, Sq, Sk);
 
   const outDims = bhsd ? { B, H, Sq, Dv } : { B, Sq, H, Dv };
   const probDims = { B, H, Sq, Sk };
@@ -121,6 +122,8 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     expectAllFinite('q', qt);
     expectAllFinite('k', kt);
     expectAllFinite('v', vt);
+    // Not sinks: −Infinity is a sink's way of saying "none".
+    if (alibi) expectAllFinite('options.alibi', alibi);
   }
 
   // Nothing is allocated before every check has passed. An allocation that fails is a RangeError
@@ -132,7 +135,7 @@ export function planSdpa(q: unknown, k: unknown, v: unknown, options: unknown, i
     v: vt,
     out: out ?? allocateF32('the output', product('out', outDims)),
     B, H, Hkv, Sq, Sk, D, Dv, layout, scale, softcap, causal, offsets, kvLengths, mask, sinks, alibi,
-    windowLeft: window?.left, windowRight: window?.right,
+    windowLeft: sides?.left, windowRight: sides?.right,
     weights: weightsArg === true ? allocateF32('options.weights (B*H*Sq*Sk)', probLen) : weightsArg || null,
     scores: scoresArg === true ? allocateF32('options.scores (B*H*Sq*Sk)', probLen) : scoresArg || null,
     lse: lseArg === true ? allocateF32('options.lse (B*H*Sq)', B * H * Sq) : lseArg || null,

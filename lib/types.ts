@@ -89,7 +89,7 @@ export interface SdpaOptions {
    * (a sink belongs to one piece only).
    */
   lse?: boolean | Float32Array;
-  /** Opt-in: a RangeError naming the first NaN or ±Infinity in q, k or v (`Expected finite values in q but q[17] is NaN`). Default false: they propagate per IEEE. */
+  /** Opt-in: a RangeError naming the first NaN or ±Infinity in q, k, v or alibi (`Expected finite values in q but q[17] is NaN`; sinks are not checked: −Infinity there means no sink). Default false: they propagate per IEEE. */
   checkFinite?: boolean;
 }
 

@@ -134,21 +134,40 @@ export interface CheckedWindow {
 }
 
 const WINDOW_OPTIONS = new Set(['left', 'right']);
+const WINDOW_SIDE = 'an integer >= 0 (or undefined / Infinity: unbounded)';
 
-// One side of options.window: omitted or Infinity = unbounded; an integer ≥ 0 otherwise. A
-// side past INT32_MAX sees every key a position can reach (positions are int32 offsets plus a row
-// index), so it is kept as INT32_MAX, the widest the binding's int32 slot holds.
+// One side of options.window: omitted or Infinity = unbounded (−1); an integer ≥ 0 otherwise.
 function expectWindowSide(name: string, v: unknown): number {
   if (v === undefined || v === Infinity) return WINDOW_UNBOUNDED;
-  if (typeof v !== 'number') throw typeError(name, 'an integer >= 0 (or undefined / Infinity: unbounded)', v);
-  if (!Number.isInteger(v) || v < 0) throw rangeError(name, 'an integer >= 0 (or undefined / Infinity: unbounded)', v);
-  return Math.min(v, INT32_MAX);
+  if (typeof v !== 'number') throw typeError(name, WINDOW_SIDE, v);
+  if (!Number.isInteger(v) || v < 0) throw rangeError(name, WINDOW_SIDE, v);
+  return v;
 }
 
-/** options.window: `{ left?, right? }`, read once (a copy of the known keys). */
+/** options.window: `{ left?, right? }`, read once (a copy of the known keys); the sides as given. */
 export function expectWindow(v: unknown): CheckedWindow {
   const o = expectOptions('options.window', v, WINDOW_OPTIONS, 'an object { left?, right? }');
   return { left: expectWindowSide('options.window.left', o.left), right: expectWindowSide('options.window.right', o.right) };
+}
+
+/**
+ * The window a call's positions make of the sides given: a side that bounds no row (left at least
+ * the largest position, right at least Sk − 1 − the smallest) is unbounded, so the kernels skip its
+ * checks. What is left must fit the binding's int32 slots: a side past INT32_MAX that still bounds
+ * a row (positions near the int32 limits) is a RangeError rather than a silently smaller window.
+ */
+export function resolveWindow(w: CheckedWindow, offsets: Int32Array, Sq: number, Sk: number): CheckedWindow {
+  let minPos = Infinity, maxPos = -Infinity;
+  for (let b = 0; b < offsets.length; b++) {
+    minPos = Math.min(minPos, offsets[b]!);
+    maxPos = Math.max(maxPos, offsets[b]! + Sq - 1);
+  }
+  const left = w.left !== WINDOW_UNBOUNDED && w.left >= maxPos ? WINDOW_UNBOUNDED : w.left;
+  const right = w.right !== WINDOW_UNBOUNDED && w.right >= Sk - 1 - minPos ? WINDOW_UNBOUNDED : w.right;
+  const inRange = `an integer in [0, ${INT32_MAX}], or one that bounds no row (unbounded)`;
+  if (left > INT32_MAX) throw rangeError('options.window.left', inRange, left);
+  if (right > INT32_MAX) throw rangeError('options.window.right', inRange, right);
+  return { left, right };
 }
 
 /** A per-head Float32Array [H] (options.sinks, options.alibi). */

@@ -4,9 +4,10 @@
 // dependency install scripts). N-API (napi_versions 8), so one binary serves every Node >= 20 on
 // its platform; the kernels pick AVX2/AVX-512/NEON at run time, so it also runs on baseline CPUs.
 //
-// Targets: this platform's binary (build/Release, brought up to date first), and on linux-x64 also
-// linux-arm64, cross-compiled with Debian's aarch64-linux-gnu-g++ (cmake/aarch64-linux-gnu.cmake)
-// into build/prebuild-linux-arm64. QKV_PREBUILD_TARGETS=linux-x64 (a comma list) packs fewer; a
+// Targets: this platform's binary (built into build/prebuild-<platform>, with QKV_PORTABLE on Linux;
+// build/Release stays the local build of npm install), and on linux-x64 also linux-arm64,
+// cross-compiled with Debian's aarch64-linux-gnu-g++ (cmake/aarch64-linux-gnu.cmake) into
+// build/prebuild-linux-arm64. QKV_PREBUILD_TARGETS=linux-x64 (a comma list) packs fewer; a
 // default target whose compiler is missing fails the pack rather than ship a tarball without it.
 // Every Linux binary must pass scripts/elf-check.cjs (no shared C++ runtime, glibc <= 2.28), and
 // this platform's must load here.
@@ -78,7 +79,8 @@ const built = [];
 for (const target of targets) {
   let binary;
   if (target === host) {
-    binary = compile(path.join(root, 'build'), []);
+    // Its own build directory: build/ holds the local (not portable) build of npm install.
+    binary = compile(path.join(root, 'build', `prebuild-${target}`), ['--CDQKV_PORTABLE=ON']);
     // Refuse to ship a binary that does not load here.
     try {
       require(binary);
@@ -91,7 +93,7 @@ for (const target of targets) {
       fail(`the ${target} prebuild needs ${cross.compiler} (Debian: ${cross.install}); ` +
         `to pack without it, set QKV_PREBUILD_TARGETS=${targets.filter((t) => t !== target).join(',')}`);
     }
-    binary = compile(path.join(root, 'build', `prebuild-${target}`), cross.args);
+    binary = compile(path.join(root, 'build', `prebuild-${target}`), [...cross.args, '--CDQKV_PORTABLE=ON']);
   }
   if (target.startsWith('linux-')) {
     let result;

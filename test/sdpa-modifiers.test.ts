@@ -230,11 +230,17 @@ describe('score modifiers: float16 K/V', () => {
     else run();
     expect(allclose(out, want.out, TOL).ok).toBe(true);
     expect(allclose(lse, want.lse, TOL).ok).toBe(true);
-    // Decode rows over the same float16 keys (the few-row path).
-    const one = planFor(1, q.subarray(0, B * H * D));
+    // Decode rows over the same float16 keys (the few-row path), against the reference too.
+    const q1 = q.subarray(0, B * H * D);
+    const one = planFor(1, q1);
     if (b.length === 3) withSimd(b[2], () => b[1]().sdpa(one.plan));
     else b[1]().sdpa(one.plan);
-    expect(one.out.every(Number.isFinite)).toBe(true);
+    const want1 = referenceSdpa(q1, k32, v32, {
+      batch: B, heads: H, kvHeads: Hkv, seqQ: 1, seqK: Sk, headDim: D, layout: 'bshd', queryOffset: offsets, kvLengths,
+      window: { left: 300 }, sinks, alibi,
+    });
+    expect(allclose(one.out, want1.out, TOL).ok).toBe(true);
+    expect(allclose(one.lse, want1.lse, TOL).ok).toBe(true);
   });
 });
 
@@ -382,6 +388,42 @@ describe.each(runners)('score modifiers: semantics [$name]', (runner: Runner) =>
       expect(allclose(got.output, sync.output, TOL).ok).toBe(true);
       expect(allclose(got.lse, sync.lse!, TOL).ok).toBe(true);
     }
+  });
+});
+
+// Positions near the int32 limits: ALiBi's distances past 2^24 and window sides past INT32_MAX.
+describe.each(runners)('score modifiers: extreme positions [$name]', (runner) => {
+  const rng = makeRng(24);
+  const H = 2, Sq = 3, Sk = 200, D = 16;
+  const q = randn(rng, H * Sq * D), k = randn(rng, H * Sk * D), v = randn(rng, H * Sk * D);
+  const base = { heads: H, seqQ: Sq, seqK: Sk, headDim: D, weights: true, lse: true };
+  // There a score is ~ -slope·2^30 and a float32 holds it to a step of slope·2^7: any float32
+  // implementation is far from the float64 reference, so the backends are held to each other
+  // (each rounds scale·q·k + bias once).
+  test.each([2 ** 23, 2 ** 24 + 1, 2 ** 25 + 3, 2 ** 30 + 7])('ALiBi with the rows at queryOffset %i: the same as js', (offset) => {
+    const options = { ...base, queryOffset: offset, alibi: Float32Array.of(1 / 64, 1 / 1024) };
+    const got = asResult(runner.sdpa(q, k, v, options) as Got);
+    const js = asResult(J.scaledDotProductAttention(q, k, v, options) as Got);
+    for (const key of ['output', 'weights', 'lse'] as const) {
+      const r = allclose(got[key]!, js[key]!, TOL);
+      expect(r.ok, `${key}: maxAbs ${r.maxAbs}`).toBe(true);
+    }
+  });
+  test('window sides past INT32_MAX: unbounded where they bound no row, an error where they would', () => {
+    const top = { ...base, queryOffset: 0x7fffffff - 1 };
+    const wide = runner.sdpa(q, k, v, { ...top, window: { left: 2 ** 40, right: 2 ** 53 } }) as Got;
+    const none = runner.sdpa(q, k, v, top) as Got;
+    expect(sameBits(wide.output, none.output)).toBe(true);
+    expectMatches(wide, referenceSdpa(q, k, v, { ...top, window: { left: 2 ** 40 } }), top, runner.name);
+    // Positions up to 2^31 + 1: a left side of 2^31 still hides key 0 from the last row.
+    const atTop = { ...base, queryOffset: 0x7fffffff };
+    expectError(() => runner.sdpa(q, k, v, { ...atTop, window: { left: 2 ** 31 } }), RangeError, /options\.window\.left/);
+    // The most negative offset: row 0 sits at -2^31, so a right side of 2^31 + 199 (Sk - 1 - p)
+    // bounds no row, and one of 2^31 would.
+    const atBottom = { ...base, queryOffset: -0x80000000 };
+    const far = runner.sdpa(q, k, v, { ...atBottom, window: { right: 2 ** 31 + 199 } }) as Got;
+    expect(sameBits(far.output, (runner.sdpa(q, k, v, atBottom) as Got).output)).toBe(true);
+    expectError(() => runner.sdpa(q, k, v, { ...atBottom, window: { right: 2 ** 31 } }), RangeError, /options\.window\.right/);
   });
 });
 

@@ -71,9 +71,10 @@ size_t WorkspaceFloats(int64_t D, int64_t Dv) {
 // Score modifiers: the keys visited are [rows[0].key_begin, key_hi) (a window's left side skips
 // whole blocks, its right side and causal shorten key_hi); within a block the keys before a row's
 // key_begin are blocked like those past its key_end. ALiBi adds -slope_r * |pos_r - j| after the
-// softcap, W rows per vector (the distance to the block's first key held per row in floats, exact
-// below 2^24). A sink starts the row's softmax at (m, l) = (sink, 1) instead of (-inf, 0); it
-// carries no value, so it only lowers every weight.
+// softcap, W rows per vector (the distance to the block's first key held per row in floats, which
+// are exact below 2^24; beyond, a scalar loop on integer distances). A sink starts the row's
+// softmax at (m, l) = (sink, 1) instead of (-inf, 0); it carries no value, so it only lowers every
+// weight.
 // KV = uint16_t (binary16 K and V): the dot-product path and P.V widen each vector as they load it
 // (LoadKv), so K and V stream at half the bytes; the transposed path, which broadcasts K one element
 // at a time, first widens the block's keys into Kf (O(Bc D) work per block against O(Br Bc D) of
@@ -181,13 +182,25 @@ void AttendTile(const AttnTile& t, float* ws) {
         }
       }
     }
-    if (t.alibi) {  // s -= slope * |pos - j|, the distance to key j0 + cc being |dist - cc|
-      for (int64_t r = rv; r < n; ++r) dist[r] = static_cast<float>(rows[r].pos - j0);
-      for (int64_t cc = 0; cc < bc; ++cc) {
-        const T c = V::set1(static_cast<float>(cc));
-        for (int64_t r = rv; r < np; r += W) {
-          float* p = st + cc * Br + r;
-          V::store(p, V::fmadd(V::load(p), V::load(neg_slope + r), V::abs(V::sub(V::load(dist + r), c))));
+    if (t.alibi) {  // s -= slope * |pos - j|
+      // Positions grow along the rows, so the farthest distance in the block is at an end row.
+      const int64_t far = Max(Max(rows[rv].pos - j0, j0 - rows[rv].pos), Max(rows[n - 1].pos - j0, j0 - rows[n - 1].pos));
+      if (far + bc < (int64_t{1} << 24)) {  // distances exact in floats: |dist - cc|, W rows per vector
+        for (int64_t r = rv; r < n; ++r) dist[r] = static_cast<float>(rows[r].pos - j0);
+        for (int64_t cc = 0; cc < bc; ++cc) {
+          const T c = V::set1(static_cast<float>(cc));
+          for (int64_t r = rv; r < np; r += W) {
+            float* p = st + cc * Br + r;
+            V::store(p, V::fmadd(V::load(p), V::load(neg_slope + r), V::abs(V::sub(V::load(dist + r), c))));
+          }
+        }
+      } else {  // positions past 2^24 (a large queryOffset): the distance as an integer, one rounding
+        for (int64_t r = rv; r < n; ++r) {
+          for (int64_t cc = 0; cc < bc; ++cc) {
+            const int64_t d = rows[r].pos - (j0 + cc);
+            float* p = st + cc * Br + r;
+            *p = static_cast<float>(static_cast<double>(*p) + static_cast<double>(neg_slope[r]) * static_cast<double>(d < 0 ? -d : d));
+          }
         }
       }
     }
