@@ -111,3 +111,40 @@ export function makeSdpaPlan(i: SdpaPlanInput): SdpaPlan {
 export function stridesFor(layout: Layout, heads: number, seq: number, width: number): [number, number, number] {
   return layout === 'bhsd' ? [heads * seq * width, seq * width, width] : [seq * heads * width, width, heads * width];
 }
+
+/**
+ * The resolved form of one rotary (and RMSNorm) pass, handed unchanged to a backend: what
+ * lib/rope.ts makes of an applyRotaryEmbedding call, and what the layer makes of its qkNorm and
+ * RoPE step on q and k. x holds B·S·H vectors of D floats, vector (b, s, h) at element
+ * b·strides[0] + s·strides[1] + h·strides[2]. For each token (b, s), in this order:
+ *   1. norm (normSpan 'head'): each head's D values y = x / √(mean(x²) + normEps) · (normOffset + norm[d]);
+ *      normSpan 'all': the token's H·D values together, with norm [H·D] (then the H vectors must be
+ *      adjacent: strides[2] = D);
+ *   2. rotation (positions non-null): pairs (t, t + r/2) ('half') or (2t, 2t + 1) ('interleaved'),
+ *      t < r/2 = invFreq.length, rotate by the angle positions[b·S + s]·invFreq[t], computed in
+ *      float64, with c = fround(cos·attentionFactor), s = fround(sin·attentionFactor):
+ *      y₁ = x₁·c − x₂·s, y₂ = x₂·c + x₁·s. Values from r = rotaryDim to D pass through.
+ * out may be x (in place); otherwise they do not overlap and out has x's layout.
+ */
+export interface RopePlan {
+  x: Float32Array;
+  out: Float32Array;
+  B: number;
+  S: number;
+  H: number;
+  D: number;
+  /** Element strides of (b, s, h); the D values of a vector are contiguous. */
+  strides: [number, number, number];
+  /** [B·S] position of each token, or null: no rotation (norm only). */
+  positions: Int32Array | null;
+  /** [rotaryDim / 2] frequencies (empty when positions is null). */
+  invFreq: Float64Array;
+  rotaryDim: number;
+  interleaved: boolean;
+  attentionFactor: number;
+  /** RMSNorm weights ([D] for 'head', [H·D] for 'all'), or null: no norm. */
+  norm: Float32Array | null;
+  normSpan: 'head' | 'all';
+  normEps: number;
+  normOffset: number;
+}

@@ -101,6 +101,112 @@ export interface AttentionWindow {
   right?: number;
 }
 
+/** How a rotary embedding pairs the values it rotates. */
+export type RopeStyle = 'half' | 'interleaved';
+
+/** Frequency scaling of a rotary embedding, each exactly as Hugging Face's `rope_init_fn` of that `rope_type`. */
+export type RopeScaling =
+  | {
+    /** f / factor (Hugging Face 'linear'). */
+    type: 'linear';
+    factor: number;
+  }
+  | {
+    /** Llama 3.1's rule: low frequencies divided by factor, high ones kept, a smooth ramp between. */
+    type: 'llama3';
+    factor: number;
+    lowFreqFactor: number;
+    highFreqFactor: number;
+    /** `original_max_position_embeddings`. */
+    originalMaxPositions: number;
+  }
+  | {
+    /** YaRN (gpt-oss, Qwen long context): interpolation and extrapolation blended by a linear ramp. */
+    type: 'yarn';
+    factor: number;
+    /** `original_max_position_embeddings`. */
+    originalMaxPositions: number;
+    /** Default 32. */
+    betaFast?: number;
+    /** Default 1. */
+    betaSlow?: number;
+    /** Round the ramp's ends to integers (floor / ceil), as Hugging Face does unless `truncate: false`. Default true. */
+    truncate?: boolean;
+  };
+
+/** The rotary settings of a model (its Hugging Face config's `rope_theta`, `partial_rotary_factor`, `rope_scaling`). */
+export interface RopeSettings {
+  /** Base of the frequencies f_t = theta^(−2t/r). Default 10000. Not with `invFreq`. */
+  theta?: number;
+  /** r: the first r values of each head rotate, the rest pass through. Even, ≤ headDim. Default headDim. */
+  rotaryDim?: number;
+  /** 'half' (default; Hugging Face rotate_half) pairs (x[t], x[t + r/2]); 'interleaved' (GPT-J) pairs (x[2t], x[2t+1]). */
+  style?: RopeStyle;
+  /** Frequency scaling; default none. Not with `invFreq`. */
+  scaling?: RopeScaling;
+  /** [r/2] frequencies given directly (any other scheme: LongRoPE, dynamic NTK). Excludes `theta` and `scaling`. */
+  invFreq?: Float32Array | Float64Array;
+  /** Multiplies cos and sin. Default 1, or YaRN's 0.1·ln(factor) + 1 with `scaling.type: 'yarn'`. */
+  attentionFactor?: number;
+}
+
+/**
+ * Token positions: an integer start (row s of every sequence at start + s), or an Int32Array of S
+ * positions shared by the batch, or of B·S positions (one row of S per sequence). Integers ≥ 0.
+ */
+export type Positions = number | Int32Array;
+
+export interface RotaryEmbeddingOptions {
+  /** B, default 1. */
+  batch?: number;
+  /** H, heads in x. */
+  heads: number;
+  /** S, default x.length / (B·H·D). */
+  seqLen?: number;
+  /** D, values per head. */
+  headDim: number;
+  /** 'bhsd' (default): x is [B, H, S, D]; 'bshd': [B, S, H, D]. */
+  layout?: Layout;
+  /** Written and returned; may be x itself (in place). Otherwise must not overlap x. Default a new array. */
+  out?: Float32Array;
+  /** Default 0 (row s at position s). */
+  positions?: Positions;
+  /** Default: theta 10000, every value rotated, 'half' style. */
+  rope?: RopeSettings;
+}
+
+export interface RotaryEmbeddingAsyncOptions extends RotaryEmbeddingOptions {
+  /** Rejects with an AbortError if aborted before the work starts; `out` is then untouched. */
+  signal?: AbortSignal;
+}
+
+/** What `rotaryFrequencies` returns: the frequencies a RopeSettings resolves to. */
+export interface RotaryFrequencies {
+  /** [rotaryDim / 2], f_t in float64. */
+  invFreq: Float64Array;
+  rotaryDim: number;
+  style: RopeStyle;
+  /** Multiplies cos and sin. */
+  attentionFactor: number;
+}
+
+/**
+ * RMSNorm of queries and keys after the projections (Qwen 3, Gemma 3, OLMo 2):
+ * y = x / √(mean(x²) + eps) · (weightOffset + w).
+ */
+export interface QkNormSettings {
+  /** Query norm weights: [headDim] with span 'head', [numHeads·headDim] with 'all'. Omitted: queries are not normalized. */
+  q?: Float32Array;
+  /** Key norm weights: [headDim] with span 'head', [numKvHeads·headDim] with 'all'. Omitted: keys are not normalized. */
+  k?: Float32Array;
+  /** Default 1e-6. */
+  eps?: number;
+  /** Added to every weight: 1 for Gemma's (1 + w). Default 0. */
+  weightOffset?: number;
+  /** 'head' (default): each head's Dh values; 'all': a token's whole query or key vector (OLMo 2). */
+  span?: 'head' | 'all';
+}
+
 export interface SdpaAsyncOptions extends SdpaOptions {
   /** Rejects with an AbortError if aborted before the work starts; `out` is then untouched. */
   signal?: AbortSignal;
@@ -258,6 +364,20 @@ export interface MultiHeadAttentionConfig {
    * BF16 / F16), kept 16-bit when packed; biases are Uint16Arrays of the same dtype or Float32Arrays.
    */
   weightDtype?: WeightDtype;
+  /** Rotary embedding of queries and keys (after the projections and qkNorm). Default none. */
+  rope?: RopeSettings;
+  /** RMSNorm of queries and keys after the projections, before RoPE. Default none. */
+  qkNorm?: QkNormSettings;
+  /** Score scale. Default 1/√headDim (Gemma: query_pre_attn_scalar^(−1/2)). */
+  scale?: number;
+  /** Scores become c·tanh(s/c) (Gemma 2's attn_logit_softcapping). Default 0 (off). */
+  softcap?: number;
+  /** Sliding window, as in scaledDotProductAttention (Hugging Face sliding_window W is { left: W − 1 }). */
+  window?: AttentionWindow;
+  /** Float32Array [numHeads]: learned sink logits (gpt-oss). */
+  sinks?: Float32Array;
+  /** ALiBi slopes: true = alibiSlopes(numHeads), or a Float32Array [numHeads]. */
+  alibi?: boolean | Float32Array;
 }
 
 export interface MhaForwardOptions {
@@ -292,6 +412,12 @@ export interface MhaForwardOptions {
   cache?: KVCache;
   /** Throw a RangeError naming the first NaN or ±Infinity in x (or context) before computing. Default false. */
   checkFinite?: boolean;
+  /**
+   * Positions of the rotary embedding (layers with `rope`), as in applyRotaryEmbedding: a start,
+   * S shared positions or B·S. Default: row i of sequence b at i, or cache.lengths[b] + i with a
+   * cache. They steer the rotation only: causal masking, windows and ALiBi follow the row index.
+   */
+  positions?: Positions;
 }
 
 /**

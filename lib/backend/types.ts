@@ -1,7 +1,7 @@
 // The interface both kernel sets sit behind, and the operations they run. A layer forward is a
 // short list of ops (one attention call, packed GEMMs); the async path hands the whole list to the
 // backend at once, so a layer leaves the event loop once per call, not once per GEMM.
-import type { SdpaPlan } from '../plan.js';
+import type { RopePlan, SdpaPlan } from '../plan.js';
 import type { BackendInfo, BackendName, WeightArray, WeightDtype } from '../types.js';
 
 export interface SdpaOp {
@@ -31,11 +31,19 @@ export interface GemmOp {
   y: Float32Array;
 }
 
-export type Op = SdpaOp | GemmOp;
+/** RMSNorm and / or rotary embedding in place or into plan.out (lib/plan.ts RopePlan). */
+export interface RopeOp {
+  kind: 'rope';
+  plan: RopePlan;
+}
+
+export type Op = SdpaOp | GemmOp | RopeOp;
 
 export interface Backend {
   readonly name: BackendName;
   sdpa(plan: SdpaPlan): void;
+  /** Runs one RopePlan (norm, then rotation). */
+  rope(plan: RopePlan): void;
   /**
    * Packs a weight once for {@link Backend.gemm}: `w` is [N, K] when `outIn` ('out-in', PyTorch
    * nn.Linear), otherwise [K, N] ('in-out'); a Float32Array for 'float32', a Uint16Array of bits
