@@ -144,10 +144,10 @@ function expectWindowSide(name: string, v: unknown): number {
   return v;
 }
 
-/** options.window: `{ left?, right? }`, read once (a copy of the known keys); the sides as given. */
-export function expectWindow(v: unknown): CheckedWindow {
-  const o = expectOptions('options.window', v, WINDOW_OPTIONS, 'an object { left?, right? }');
-  return { left: expectWindowSide('options.window.left', o.left), right: expectWindowSide('options.window.right', o.right) };
+/** options.window (or config.window): `{ left?, right? }`, read once (a copy of the known keys); the sides as given. */
+export function expectWindow(v: unknown, name = 'options.window'): CheckedWindow {
+  const o = expectOptions(name, v, WINDOW_OPTIONS, 'an object { left?, right? }');
+  return { left: expectWindowSide(`${name}.left`, o.left), right: expectWindowSide(`${name}.right`, o.right) };
 }
 
 /**

@@ -3,7 +3,8 @@
 //   q = x·Wq + bq        [B·S,  H·Dh]   = [B, S,  H,   Dh] ('bshd')
 //   k = context·Wk + bk  [B·Sk, Hkv·Dh] = [B, Sk, Hkv, Dh]   (context = x unless cross-attention)
 //   v = context·Wv + bv  [B·Sk, Hkv·Dh]
-//   a = sdpa(q, k, v)    [B·S,  H·Dh]   per head: softmax(q·kᵀ/√Dh + masks)·v
+//   q, k ← RoPE(RMSNorm(q)), RoPE(RMSNorm(k))   in place, layers with qkNorm / rope (settings.ts)
+//   a = sdpa(q, k, v)    [B·S,  H·Dh]   per head: softmax(scale·q·kᵀ + modifiers + masks)·v
 //   y = a·Wo + bo        [B, S, E]; rows i ≥ seqLens[b] set to 0
 // (W·s in the 'in-out' sense; 'out-in' weights were packed transposed, see weights.ts.)
 //
@@ -21,19 +22,20 @@ import { makeSdpaPlan, type SdpaPlan } from '../plan.js';
 import type { MhaForwardAsyncOptions, MhaResult } from '../types.js';
 import {
   expectAllFinite, expectBoolean, expectDim, expectF32, expectOptions, optionalDim,
-  rangeError,
+  rangeError, typeError,
 } from '../validate.js';
 import { allocateF32, expectNoOverlap, fillF32, typedArrayKind } from '../validate-buffer.js';
 import { expectFixedLength, expectSignal } from '../validate-async.js';
 import { expectRoomInCache, expectUsableCache } from '../validate-cache.js';
-import { expectKvLengths, expectMask, expectSeqLens, rowsOf } from '../validate-tensor.js';
+import { expectKvLengths, expectMask, expectSeqLens, resolveWindow, rowsOf } from '../validate-tensor.js';
 import { cacheState, writeRows, type CacheState } from './cache.js';
+import { forwardPositions, needsPass, qkPass, type LayerSettings } from './settings.js';
 import { giveBack, syncScratch, takeSpare, type ScratchSet } from './scratch.js';
 import type { MhaParams } from './weights.js';
 
 const FORWARD_OPTIONS = new Set([
   'batch', 'seqLen', 'causal', 'mask', 'kvLengths', 'seqLens', 'context', 'needWeights', 'averageWeights', 'out',
-  'cache', 'checkFinite',
+  'cache', 'checkFinite', 'positions',
 ]);
 const FORWARD_ASYNC_OPTIONS = new Set([...FORWARD_OPTIONS, 'signal']);
 
@@ -87,14 +89,41 @@ function tokensPerSequence(x: unknown, seqLen: unknown, B: number, E: number): n
   return S;
 }
 
-/** The three projections of q, k and v, into the call's scratch. */
-function projections(p: MhaParams, x: Float32Array, src: Float32Array, Mq: number, Mk: number,
-  q: Float32Array, k: Float32Array, v: Float32Array): Op[] {
-  return [
-    { kind: 'gemm', x, M: Mq, K: p.E, packed: p.q.packed, N: p.q.N, bias: p.q.bias, y: q },
-    { kind: 'gemm', x: src, M: Mk, K: p.E, packed: p.k.packed, N: p.k.N, bias: p.k.bias, y: k },
-    { kind: 'gemm', x: src, M: Mk, K: p.E, packed: p.v.packed, N: p.v.N, bias: p.v.bias, y: v },
+/**
+ * The three projections of q, k and v into the call's scratch, then (layers with qkNorm or rope)
+ * the pass that normalizes and rotates q and k in place, in the same op list: one native job.
+ * q is [B, Sq, H, Dh], k [B, Sk, Hkv, Dh]; `positions` [B·Sq] (self-attention: Sk = Sq).
+ */
+function projections(p: MhaParams, x: Float32Array, src: Float32Array, B: number, Sq: number, Sk: number,
+  q: Float32Array, k: Float32Array, v: Float32Array, positions: Int32Array | null): Op[] {
+  const ops: Op[] = [
+    { kind: 'gemm', x, M: B * Sq, K: p.E, packed: p.q.packed, N: p.q.N, bias: p.q.bias, y: q },
+    { kind: 'gemm', x: src, M: B * Sk, K: p.E, packed: p.k.packed, N: p.k.N, bias: p.k.bias, y: k },
+    { kind: 'gemm', x: src, M: B * Sk, K: p.E, packed: p.v.packed, N: p.v.N, bias: p.v.bias, y: v },
   ];
+  if (needsPass(p.s, 'q')) ops.push({ kind: 'rope', plan: qkPass(p.s, 'q', q, B, Sq, p.H, p.Dh, positions) });
+  if (needsPass(p.s, 'k')) ops.push({ kind: 'rope', plan: qkPass(p.s, 'k', k, B, Sk, p.Hkv, p.Dh, positions) });
+  return ops;
+}
+
+/** The plan fields the layer's settings decide: scale, softcap, window, sinks, ALiBi. */
+function modifiers(s: LayerSettings, offsets: Int32Array | null, Sq: number, Sk: number) {
+  const sides = s.window && offsets ? resolveWindow(s.window, offsets, Sq, Sk) : null;
+  return {
+    scale: s.scale, softcap: s.softcap, sinks: s.sinks, alibi: s.alibi,
+    windowLeft: sides?.left, windowRight: sides?.right,
+  };
+}
+
+/**
+ * Row offsets of a plan without a cache: causal rows sit at their index (offset 0); windows and
+ * ALiBi need positions even when not causal (row i at Sk − Sq + i, the rule of a call that is not
+ * causal: with Sq = Sk, row i at i).
+ */
+function plainOffsets(s: LayerSettings, causal: boolean, B: number, Sq: number, Sk: number): Int32Array | null {
+  if (causal) return new Int32Array(B);
+  if (s.window !== null || s.alibi !== null) return new Int32Array(B).fill(Sk - Sq);
+  return null;
 }
 
 /** The output projection y = a·Wo + bo. */
@@ -128,10 +157,14 @@ function planPlain(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolea
   // the call has its set.
   const kvLengths = o.kvLengths === undefined ? null : expectKvLengths(o.kvLengths, B, Sk);
   const mask = o.mask === undefined ? null : expectMask(o.mask, B, H, S, Sk);
+  // Cross-attention has no positions to rotate its keys by: a layer with rope attends to itself.
+  if (context !== null && p.s.rope !== null) throw typeError('options.context', 'no context (the layer has rope)', context);
+  const positions = p.s.rope ? forwardPositions(o.positions, B, S, null) : expectNoPositions(o.positions);
+  const offsets = plainOffsets(p.s, causal, B, S, Sk);
   const plan: SdpaPlan = makeSdpaPlan({
     q: UNBOUND, k: UNBOUND, v: UNBOUND, out: UNBOUND,
-    B, H, Hkv, Sq: S, Sk, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
-    causal, offsets: causal ? new Int32Array(B) : null, kvLengths, mask, weights: null, scores: null,
+    B, H, Hkv, Sq: S, Sk, D: Dh, Dv: Dh, layout: 'bshd', ...modifiers(p.s, offsets, S, Sk),
+    causal, offsets, kvLengths, mask, weights: null, scores: null,
   });
   const out = o.out === undefined ? null : expectF32('options.out', o.out, { B, S, E });
   if (out) {
@@ -170,7 +203,7 @@ function planPlain(layer: LayerRef, x: Float32Array, o: Options, isAsync: boolea
     if (needWeights) plan.weights = average ? set.weights.take(probLen) : allocateF32('the weights (B*H*S*Sk)', probLen);
     if (needWeights && average) averaged = allocateF32('the averaged weights (B*S*Sk)', B * S * Sk);
     if (!out) y = allocateF32('the output (B*S*E)', Mq * E, 'overwritten'); // the output projection writes every row
-    call.ops = [...projections(p, x, context ?? x, Mq, Mk, q, k, v), { kind: 'sdpa', plan }, outputProjection(p, attn, Mq, y)];
+    call.ops = [...projections(p, x, context ?? x, B, S, Sk, q, k, v, positions), { kind: 'sdpa', plan }, outputProjection(p, attn, Mq, y)];
   };
   if (!isAsync) {
     bind(syncScratch);
@@ -206,6 +239,7 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
     const seqLens = o.seqLens === undefined ? null : expectSeqLens(o.seqLens, B, S);
     const maxL = cache.maxLength;
     const oldLens = cache.lengths.slice();
+    const positions = p.s.rope ? forwardPositions(o.positions, B, S, oldLens) : expectNoPositions(o.positions);
     const newLens = new Int32Array(B);
     for (let b = 0; b < B; b++) {
       const n = seqLens ? seqLens[b]! : S;
@@ -239,7 +273,7 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
     // oldLens, kvLengths: newLens }, on the cache's own storage.
     const plan = makeSdpaPlan({
       q, k: cache.k, v: cache.v, kvDtype: cache.dtype, out: attn,
-      B, H, Hkv, Sq: S, Sk: maxL, D: Dh, Dv: Dh, layout: 'bshd', scale: 1 / Math.sqrt(Dh), softcap: 0,
+      B, H, Hkv, Sq: S, Sk: maxL, D: Dh, Dv: Dh, layout: 'bshd', ...modifiers(p.s, oldLens, S, maxL),
       causal: true, offsets: oldLens, kvLengths: newLens, mask: null, weights: null, scores: null,
     });
 
@@ -261,7 +295,7 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
       return y;
     };
     return {
-      pre: projections(p, x, x, M, M, q, k, v),
+      pre: projections(p, x, x, B, S, S, q, k, v, positions),
       append,
       cache,
       ops: [{ kind: 'sdpa', plan }, outputProjection(p, attn, M, y)],
@@ -273,6 +307,12 @@ function planCached(layer: LayerRef, x: Float32Array, o: Options, isAsync: boole
     cache.busy = false;
     throw err;
   }
+}
+
+/** options.positions on a layer without rope: a TypeError (they would steer nothing). */
+function expectNoPositions(v: unknown): null {
+  if (v !== undefined) throw typeError('options.positions', 'no positions (the layer has no rope)', v);
+  return null;
 }
 
 /** Rows i >= seqLens[b] are padding: output rows [E] and weights rows [Sk] of every head become 0. */

@@ -23,8 +23,11 @@ import {
 } from '../validate.js';
 import { typedArrayKind, viewOf } from '../validate-buffer.js';
 import { expectWeight, expectWeightBias, expectWeightDtype } from '../validate-weight.js';
+import { SETTING_KEYS, loadLayerSettings, type LayerSettings } from './settings.js';
 
-const CONFIG_KEYS = new Set(['embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout', 'weightDtype']);
+const CONFIG_KEYS = new Set([
+  'embedDim', 'numHeads', 'numKvHeads', 'headDim', 'bias', 'weights', 'weightLayout', 'weightDtype', ...SETTING_KEYS,
+]);
 const SEPARATE_KEYS = new Set(['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo']);
 const PYTORCH_KEYS = new Set(['inProjWeight', 'inProjBias', 'outProjWeight', 'outProjBias']);
 const ALL_WEIGHT_KEYS = new Set([...SEPARATE_KEYS, ...PYTORCH_KEYS]);
@@ -50,6 +53,8 @@ export interface MhaParams {
   k: Projection;
   v: Projection;
   o: Projection;
+  /** rope, qkNorm, scale, softcap, window, sinks, alibi (settings.ts). */
+  s: LayerSettings;
 }
 
 /** A projection's weight and bias in the caller's layout, validated, not yet packed. */
@@ -86,6 +91,7 @@ export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
 
   expectOneForm('config.weights', w, { keys: SEPARATE_KEYS, label: '{ wq, wk, wv, wo, bq?, bk?, bv?, bo? }' },
     { keys: PYTORCH_KEYS, label: "PyTorch's { inProjWeight, inProjBias?, outProjWeight, outProjBias? }" });
+  const settings = loadLayerSettings(c, H, Hkv, Dh);
   const pytorch = Object.keys(w).some((key) => PYTORCH_KEYS.has(key));
   const raw = pytorch
     ? pytorchForm(w, E, H, Hkv, Dh, outIn, bias, dtype)
@@ -100,6 +106,7 @@ export function loadMhaParams(backend: Backend, config: unknown): MhaParams {
   });
   return {
     E, H, Hkv, Dh, bias, weightLayout, weightDtype: dtype, q: pack(raw.q), k: pack(raw.k), v: pack(raw.v), o: pack(raw.o),
+    s: settings,
   };
 }
 
