@@ -3,9 +3,10 @@
 // both backends: lib/sdpa.ts and lib/linear.ts.
 import type { Backend } from './backend/types.js';
 import { createLinear, createLinearAsync } from './linear.js';
+import { planRope } from './rope.js';
 import { planSdpa, sdpaResult } from './sdpa.js';
 import type {
-  BackendInfo, BackendName, SdpaAsyncOptions, SdpaOptions,
+  BackendInfo, BackendName, RotaryEmbeddingAsyncOptions, RotaryEmbeddingOptions, SdpaAsyncOptions, SdpaOptions,
 } from './types.js';
 import { callerError, withCallerStack } from './validate-async.js';
 
@@ -70,6 +71,30 @@ export interface ScaledDotProductAttentionAsync {
   ): Promise<SdpaReturn<O>>;
 }
 
+/** applyRotaryEmbedding's type; documented on its call signature. */
+export interface ApplyRotaryEmbedding {
+  /**
+   * Rotary position embedding (RoPE) of x, [B, H, S, D] ('bhsd', the default) or [B, S, H, D]
+   * ('bshd'): the first rotaryDim values of each head rotate by the angle position·f_t, pairing
+   * (x[t], x[t + r/2]) ('half', Hugging Face's rotate_half) or (x[2t], x[2t+1]) ('interleaved',
+   * GPT-J). Frequencies f_t = theta^(−2t/r) with the scaling of `rope.scaling` ('linear', 'llama3',
+   * 'yarn', as Hugging Face computes them) or `rope.invFreq`. Angles in float64, cos and sin rounded
+   * to float32 once. `positions`: a start (default 0), S shared positions or B·S. Returns `out`
+   * (a new array, or `options.out`, which may be x itself: in place).
+   * @throws TypeError for a wrong kind of argument or an unknown option name; RangeError for a
+   * wrong size or value (odd rotaryDim, invFreq with theta or scaling, a negative position...).
+   * Nothing is written when it throws.
+   * @example
+   * applyRotaryEmbedding(q, { heads: 32, headDim: 128, layout: 'bshd', positions: 17, out: q, rope: { theta: 500000 } });
+   */
+  (x: Float32Array, options: RotaryEmbeddingOptions): Float32Array;
+}
+
+/** applyRotaryEmbeddingAsync's type: applyRotaryEmbedding off the event loop; same buffer rules as the other Async calls. */
+export interface ApplyRotaryEmbeddingAsync {
+  (x: Float32Array, options: RotaryEmbeddingAsyncOptions): Promise<Float32Array>;
+}
+
 /**
  * A fully connected layer: y = x·Wᵀ + b for `weightLayout: 'out-in'` (the default; weight
  * [outFeatures, inFeatures], PyTorch nn.Linear) or y = x·W + b for `'in-out'` (weight
@@ -94,6 +119,8 @@ export interface Api {
   scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync;
   linear: LinearFunction;
   linearAsync: LinearAsyncFunction;
+  applyRotaryEmbedding: ApplyRotaryEmbedding;
+  applyRotaryEmbeddingAsync: ApplyRotaryEmbeddingAsync;
   /** 'native' or 'js': which kernels this module runs. */
   backend(): BackendName;
   /** Backend, SIMD kernel set, threads, version, and why native did not load (if it did not). */
@@ -115,7 +142,22 @@ export function createApi(backend: Backend): Api {
       (err: unknown) => Promise.reject(withCallerStack(err, caller)),
     );
   }
+  function applyRotaryEmbedding(x: Float32Array, options: RotaryEmbeddingOptions): Float32Array {
+    const call = planRope(x, options, false);
+    backend.rope(call.plan);
+    return call.plan.out;
+  }
+  function applyRotaryEmbeddingAsync(x: Float32Array, options: RotaryEmbeddingAsyncOptions): Promise<Float32Array> {
+    const call = planRope(x, options, true);
+    const caller = callerError();
+    return backend.runAsync([{ kind: 'rope', plan: call.plan }], call.signal).then(
+      () => call.plan.out,
+      (err: unknown) => Promise.reject(withCallerStack(err, caller)),
+    );
+  }
   return {
+    applyRotaryEmbedding,
+    applyRotaryEmbeddingAsync,
     scaledDotProductAttention: scaledDotProductAttention as ScaledDotProductAttention,
     scaledDotProductAttentionAsync: scaledDotProductAttentionAsync as ScaledDotProductAttentionAsync,
     linear: createLinear(backend),

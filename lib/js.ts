@@ -5,7 +5,7 @@
  * @module
  */
 import {
-  createApi, type Api, type LinearAsyncFunction, type LinearFunction, type ScaledDotProductAttention, type ScaledDotProductAttentionAsync,
+  createApi, type Api, type ApplyRotaryEmbedding, type ApplyRotaryEmbeddingAsync, type LinearAsyncFunction, type LinearFunction, type ScaledDotProductAttention, type ScaledDotProductAttentionAsync,
 } from './api.js';
 import { jsBackend } from './backend/js.js';
 import { MultiHeadAttentionBase } from './layer/mha.js';
@@ -20,6 +20,8 @@ export const scaledDotProductAttention: ScaledDotProductAttention = api.scaledDo
 export const scaledDotProductAttentionAsync: ScaledDotProductAttentionAsync = api.scaledDotProductAttentionAsync;
 export const linear: LinearFunction = api.linear;
 export const linearAsync: LinearAsyncFunction = api.linearAsync;
+export const applyRotaryEmbedding: ApplyRotaryEmbedding = api.applyRotaryEmbedding;
+export const applyRotaryEmbeddingAsync: ApplyRotaryEmbeddingAsync = api.applyRotaryEmbeddingAsync;
 export const backend: Api['backend'] = api.backend;
 export const info: Api['info'] = api.info;
 
@@ -38,7 +40,8 @@ export class MultiHeadAttention extends MultiHeadAttentionBase {
 }
 
 export { alibiSlopes } from './alibi.js';
-export type { LinearAsyncFunction, LinearFunction, ScaledDotProductAttention, ScaledDotProductAttentionAsync } from './api.js';
+export { rotaryFrequencies } from './rope.js';
+export type { ApplyRotaryEmbedding, ApplyRotaryEmbeddingAsync, LinearAsyncFunction, LinearFunction, ScaledDotProductAttention, ScaledDotProductAttentionAsync } from './api.js';
 export type { LinearBase } from './linear.js';
 export type { MultiHeadAttentionBase } from './layer/mha.js';
 export type * from './types.js';

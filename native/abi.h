@@ -67,6 +67,10 @@ constexpr const char* kSdpaDimNames[kSdpaDimCount] = {"B",      "H",     "Hkv", 
 // the 'sdpa' and 'gemm' ops of runAsync.
 constexpr size_t kSdpaArgCount = 15;
 constexpr size_t kGemmArgCount = 7;
+// rope(x, out, dims, positions, invFreq, norm, attentionFactor, normEps, normOffset): native/rope_binding.cc.
+constexpr size_t kRopeArgCount = 9;
+// The slots of rope's dims (an Int32Array): shape, strides and the two style codes.
+enum RopeDim { kRopeB, kRopeS, kRopeH, kRopeD, kRopeStrideB, kRopeStrideS, kRopeStrideH, kRopeInterleaved, kRopeNormSpan, kRopeDimCount };
 
 // Most threads one call may use (setThreads, QKV_THREADS).
 constexpr int kMaxThreads = 1024;

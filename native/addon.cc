@@ -135,6 +135,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   qkv::InitSdpa(env, exports);
   qkv::InitGemm(env, exports);
   qkv::InitAsyncOps(env, exports);
+  qkv::InitRope(env, exports);
   return exports;
 }
 

@@ -2,7 +2,7 @@
 //
 // runAsync(ops, callback) -> id
 //   ops: an array of operations run one after another on the pool, each an array
-//        ['sdpa', <sdpa's 12 arguments>] or ['gemm', <gemm's 7 arguments>].
+//        ['sdpa', <sdpa's 15 arguments>], ['gemm', <gemm's 7 arguments>] or ['rope', <rope's 9>].
 //   callback(error | null) runs on this JS thread when all are done (native/async_call.h).
 // Every op is read and checked here, on the JS thread, before anything is queued: a bad op throws
 // synchronously and nothing runs. A whole layer forward is one call, so it leaves the event loop
@@ -21,9 +21,10 @@ namespace qkv {
 namespace {
 
 struct Op {
-  enum Kind { kSdpa, kGemm } kind;
+  enum Kind { kSdpa, kGemm, kRope } kind;
   SdpaCall sdpa;
   GemmArgs gemm;
+  RopeArgs rope;
 };
 
 struct Range {
@@ -63,12 +64,12 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
     Napi::Array op = opValue.As<Napi::Array>();
     Napi::Value tag = op.Get(0u);
     const std::string kind = tag.IsString() ? tag.As<Napi::String>().Utf8Value() : "";
-    const size_t count = kind == "sdpa" ? kSdpaArgCount : kind == "gemm" ? kGemmArgCount : 0;
-    if (count == 0) throw Napi::TypeError::New(env, "Expected 'sdpa' or 'gemm' for " + r.name + "[0]");
+    const size_t count = kind == "sdpa" ? kSdpaArgCount : kind == "gemm" ? kGemmArgCount : kind == "rope" ? kRopeArgCount : 0;
+    if (count == 0) throw Napi::TypeError::New(env, "Expected 'sdpa', 'gemm' or 'rope' for " + r.name + "[0]");
     if (op.Length() != count + 1) {
       ThrowLength(env, r.name, "1+args = 1+" + std::to_string(count) + " = " + std::to_string(count + 1), op.Length());
     }
-    r.kind = kind == "sdpa" ? Op::kSdpa : Op::kGemm;
+    r.kind = kind == "sdpa" ? Op::kSdpa : kind == "gemm" ? Op::kGemm : Op::kRope;
     r.args.resize(count);
     for (size_t a = 0; a < count; ++a) {
       r.args[a] = op.Get(static_cast<uint32_t>(a + 1));
@@ -94,6 +95,10 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
       written.push_back(FloatRange("out", a.out, s.B * s.H * s.Sq * s.Dv));
       written.push_back(FloatRange("weights", a.weights, s.B * s.H * s.Sq * s.Sk));
       written.push_back(FloatRange("scores", a.scores, s.B * s.H * s.Sq * s.Sk));
+    } else if (o.kind == Op::kRope) {
+      o.rope = ReadRopeArgs(env, r.args.data());
+      const RopeArgs& p = o.rope;
+      written.push_back(FloatRange("out", p.out, (p.B - 1) * p.sb + (p.S - 1) * p.ss + (p.H - 1) * p.sh + p.D));
     } else {
       o.gemm = ReadGemmArgs(env, r.args.data());
       const GemmArgs& g = o.gemm;
@@ -117,6 +122,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   const uint32_t id = StartAsync(env, info[1].As<Napi::Function>(), pins, [plan = std::move(plan)]() -> std::string {
     for (const Op& o : plan) {
       if (o.kind == Op::kSdpa) AttentionForward(o.sdpa.args);
+      else if (o.kind == Op::kRope) RunRope(o.rope);
       else RunGemm(o.gemm);
     }
     return {};

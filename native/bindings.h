@@ -12,12 +12,14 @@
 #include "abi.h"
 #include "attention.h"
 #include "gemm.h"
+#include "rope.h"
 
 namespace qkv {
 
 void InitSdpa(Napi::Env env, Napi::Object exports);
 void InitGemm(Napi::Env env, Napi::Object exports);
 void InitAsyncOps(Napi::Env env, Napi::Object exports);
+void InitRope(Napi::Env env, Napi::Object exports);
 
 // sdpa's kSdpaArgCount positional arguments (abi.h), checked (native/sdpa_binding.cc). dims are read
 // once into AttnArgs (shape, codes, mask strides, by value); offsets and kvLengths are copied (into
@@ -44,6 +46,10 @@ struct GemmArgs {
   float* y;
 };
 GemmArgs ReadGemmArgs(Napi::Env env, const Napi::Value* args);
+
+// rope's kRopeArgCount positional arguments (abi.h), checked (native/rope_binding.cc); the dims are
+// held by value. positions, invFreq and norm are read where they are (they steer no index).
+RopeArgs ReadRopeArgs(Napi::Env env, const Napi::Value* args);
 void RunGemm(const GemmArgs& g);  // may throw std::bad_alloc
 
 }  // namespace qkv

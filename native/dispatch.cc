@@ -11,6 +11,7 @@
 
 #include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
+#include "kernels/rope_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -71,13 +72,13 @@ bool CpuAndOsSupportAvx512() {
 #endif
 
 // Every set this build has; which of them this machine runs is decided below.
-constexpr KernelSet kScalar{"scalar", kKernelsScalar, kGemmScalar};
+constexpr KernelSet kScalar{"scalar", kKernelsScalar, kGemmScalar, kRopeScalar};
 #if defined(__x86_64__) || defined(_M_X64)
-constexpr KernelSet kAvx2{"avx2", kKernelsAvx2, kGemmAvx2};
-constexpr KernelSet kAvx512{"avx512", kKernelsAvx512, kGemmAvx512};
+constexpr KernelSet kAvx2{"avx2", kKernelsAvx2, kGemmAvx2, kRopeAvx2};
+constexpr KernelSet kAvx512{"avx512", kKernelsAvx512, kGemmAvx512, kRopeAvx512};
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
-constexpr KernelSet kNeon{"neon", kKernelsNeon, kGemmNeon};
+constexpr KernelSet kNeon{"neon", kKernelsNeon, kGemmNeon, kRopeNeon};
 #endif
 
 // The runnable sets, scalar first and the best last; n of them. Detected once (thread-safe static).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Run-time choice of the SIMD kernels, in one place: one kernel set per ISA, holding that ISA's
-// attention table (kernels/kernels.h) and GEMM table (kernels/gemm_kernels.h), so that every
+// attention table (kernels/kernels.h), GEMM table (kernels/gemm_kernels.h) and RoPE table (kernels/rope_kernels.h), so that every
 // operation of a call runs on the same ISA. CPU and OS support are detected once (cpuid + xgetbv on
 // x86-64; NEON is baseline on AArch64). The set in use is, in this order of precedence:
 //   SetSimd(name)        a test override (binding._setSimd), until SetSimd("auto")
@@ -14,11 +14,13 @@ namespace qkv {
 
 struct KernelTable;
 struct GemmKernelTable;
+struct RopeKernelTable;
 
 struct KernelSet {
   const char* name;  // "scalar" | "avx2" | "avx512" | "neon"
   const KernelTable& attention;
   const GemmKernelTable& gemm;
+  const RopeKernelTable& rope;
 };
 
 constexpr int kMaxKernelSets = 4;

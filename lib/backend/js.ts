@@ -1,6 +1,7 @@
 // The TypeScript backend: the kernels of lib/kernels/ behind the Backend interface. No side
 // effects: importing this does not load the addon (lib/backend/select.ts does).
 import { gemmHalfJs, gemmJs, packHalfWeightJs, packWeightJs } from '../kernels/gemm.js';
+import { ropeJs } from '../kernels/rope.js';
 import { sdpaJs } from '../kernels/sdpa.js';
 import { abortError, isAborted } from '../abort.js';
 import { runOps } from './ops.js';
@@ -10,6 +11,7 @@ import { version } from './version.js';
 export const jsBackend: Backend = {
   name: 'js',
   sdpa: sdpaJs,
+  rope: ropeJs,
   packWeight: (w, outIn, N, K, dtype) => ({
     dtype,
     data: dtype === 'float32'

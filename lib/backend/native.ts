@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { abortError, isAborted, watchAbort } from '../abort.js';
 import { packageRequire, packageRoot } from '../package-root.js';
-import type { SdpaPlan } from '../plan.js';
+import type { RopePlan, SdpaPlan } from '../plan.js';
 import { WEIGHT_DTYPES, sdpaDims } from './abi.js';
 import type { AsyncPriority } from './env.js';
 import type { Backend, Op } from './types.js';
@@ -18,6 +18,10 @@ type SdpaArgs = [
   softcap: number, mask: Float32Array | Uint8Array | null, offsets: Int32Array | null,
   kvLengths: Int32Array | null, weights: Float32Array | null, scores: Float32Array | null,
   sinks: Float32Array | null, alibi: Float32Array | null, lse: Float32Array | null,
+];
+type RopeArgs = [
+  x: Float32Array, out: Float32Array, dims: Int32Array, positions: Int32Array | null, invFreq: Float64Array,
+  norm: Float32Array | null, attentionFactor: number, normEps: number, normOffset: number,
 ];
 type GemmArgs = [
   x: Float32Array, M: number, K: number, packed: Float32Array, N: number, bias: Float32Array | null, y: Float32Array,
@@ -43,6 +47,8 @@ export interface NativeBinding {
     maskKinds: string[]; windowUnbounded: number; sdpaArgCount: number;
   };
   sdpa(...args: SdpaArgs): Float32Array;
+  /** Norm and rotation of a RopePlan (native/rope_binding.cc); returns out. */
+  rope(...args: RopeArgs): Float32Array;
   /** Floats a packed [N, K] weight of that dtype (a WEIGHT_DTYPES index, default 0) needs (native/gemm_binding.cc). */
   gemmPackedLength(N: number, K: number, dtype?: number): number;
   /**
@@ -56,7 +62,7 @@ export interface NativeBinding {
    * Queues ops on the native pool; callback(error | null) on this thread when done. Every op is
    * checked before anything is queued (throws synchronously). Returns an id for cancelAsync.
    */
-  runAsync(ops: Array<['sdpa', ...SdpaArgs] | ['gemm', ...GemmArgs]>, callback: (err: Error | null) => void): number;
+  runAsync(ops: Array<['sdpa', ...SdpaArgs] | ['gemm', ...GemmArgs] | ['rope', ...RopeArgs]>, callback: (err: Error | null) => void): number;
   /** Removes a queued call that has not started (its callback is then never called). */
   cancelAsync(id: number): boolean;
   /** Threads one call may use (the pool is process-wide). */
@@ -89,7 +95,7 @@ function candidates(addonPath: string | null): string[] {
 
 /** What lib/ calls on a binding; a binary without one of them is not used. */
 const REQUIRED = [
-  'sdpa', 'gemm', 'gemmPack', 'gemmPackedLength', 'runAsync', 'cancelAsync', 'configure', 'supportedSimd', 'setThreads',
+  'sdpa', 'gemm', 'rope', 'gemmPack', 'gemmPackedLength', 'runAsync', 'cancelAsync', 'configure', 'supportedSimd', 'setThreads',
   'threads', 'simd', 'asyncPriority',
 ] as const;
 
@@ -172,6 +178,15 @@ function sdpaArgs(p: SdpaPlan): SdpaArgs {
   ];
 }
 
+/** The binding's positional form of a RopePlan (dims slots: native/abi.h RopeDim). */
+function ropeArgs(p: RopePlan): RopeArgs {
+  const dims = Int32Array.of(
+    p.B, p.S, p.H, p.D, p.strides[0], p.strides[1], p.strides[2], p.interleaved ? 1 : 0,
+    p.norm === null ? 0 : p.normSpan === 'head' ? 1 : 2,
+  );
+  return [p.x, p.out, dims, p.positions, p.invFreq, p.norm, p.attentionFactor, p.normEps, p.normOffset];
+}
+
 /**
  * Runs ops on the native pool. An abort before they start cancels them: the Promise rejects with
  * an AbortError and nothing is written.
@@ -180,7 +195,9 @@ function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: Abor
   const nativeOps = ops.map((op) =>
     op.kind === 'sdpa'
       ? (['sdpa', ...sdpaArgs(op.plan)] as ['sdpa', ...SdpaArgs])
-      : (['gemm', op.x, op.M, op.K, op.packed.data as Float32Array, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
+      : op.kind === 'rope'
+        ? (['rope', ...ropeArgs(op.plan)] as ['rope', ...RopeArgs])
+        : (['gemm', op.x, op.M, op.K, op.packed.data as Float32Array, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
   );
   return new Promise<void>((resolve, reject) => {
     if (signal && isAborted(signal)) return reject(abortError(signal));
@@ -204,6 +221,7 @@ export function nativeBackend(binding: NativeBinding): Backend {
   return {
     name: 'native',
     sdpa: (plan) => void binding.sdpa(...sdpaArgs(plan)),
+    rope: (plan) => void binding.rope(...ropeArgs(plan)),
     packWeight: (w, outIn, N, K, dtype) => {
       const code = WEIGHT_DTYPES.indexOf(dtype);
       return { dtype, data: binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K, code)), code) };

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/attend_tile.h"
+#include "kernels/rope_rows.h"
 
 namespace qkv {
 namespace {
@@ -63,5 +64,6 @@ struct V {
 }  // namespace
 
 extern const KernelTable kKernelsAvx2 = {"avx2", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
+extern const RopeKernelTable kRopeAvx2 = RopeTableOf<V>();
 
 }  // namespace qkv

@@ -6,6 +6,7 @@
 #include "kernels/avx512_intrin.h"
 
 #include "kernels/attend_tile.h"
+#include "kernels/rope_rows.h"
 
 namespace qkv {
 namespace {
@@ -70,5 +71,6 @@ struct V {
 }  // namespace
 
 extern const KernelTable kKernelsAvx512 = {"avx512", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
+extern const RopeKernelTable kRopeAvx512 = RopeTableOf<V>();
 
 }  // namespace qkv

@@ -4,6 +4,7 @@
 #include <arm_neon.h>
 
 #include "kernels/attend_tile.h"
+#include "kernels/rope_rows.h"
 
 namespace qkv {
 namespace {
@@ -54,5 +55,6 @@ struct V {
 }  // namespace
 
 extern const KernelTable kKernelsNeon = {"neon", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
+extern const RopeKernelTable kRopeNeon = RopeTableOf<V>();
 
 }  // namespace qkv

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/attend_tile.h"
+#include "kernels/rope_rows.h"
 
 namespace qkv {
 namespace {
@@ -42,5 +43,6 @@ struct V {
 }  // namespace
 
 extern const KernelTable kKernelsScalar = {"scalar", V::kBr, &WorkspaceFloats<V>, &AttendTileAny<V>};
+extern const RopeKernelTable kRopeScalar = RopeTableOf<V>();
 
 }  // namespace qkv
