@@ -9,6 +9,7 @@
 // once. cancelAsync(id) (native/async_call.cc) removes a call that has not started.
 #include <napi.h>
 
+#include <new>
 #include <string>
 #include <vector>
 
@@ -39,13 +40,9 @@ bool Overlaps(const Range& a, const Range& b) {
   return a.begin != nullptr && b.begin != nullptr && a.begin < b.end && b.begin < a.end;
 }
 
-Napi::Value RunAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 2 || !info[0].IsArray() || !info[1].IsFunction()) {
-    throw Napi::TypeError::New(env, "Expected (ops: Array, callback: Function) for runAsync");
-  }
-  Napi::Array ops = info[0].As<Napi::Array>();
-
+// Reads and checks an op list (ops: the JS array); `pins` receives every argument value, which an
+// async call keeps alive until it settles. Throws (a JS exception) on any bad op, before anything runs.
+std::vector<Op> ReadOps(Napi::Env env, Napi::Array ops, const char* fn, std::vector<Napi::Value>& pins) {
   // 1. Read every value first. Reading an element may run JS (a getter), and JS may detach or
   //    shrink a buffer: nothing is checked, and no pointer taken, until every value is in hand.
   struct RawOp {
@@ -54,7 +51,6 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
     std::vector<Napi::Value> args;
   };
   std::vector<RawOp> raw;
-  std::vector<Napi::Value> pins;
   const uint32_t count_ops = ops.Length();
   for (uint32_t i = 0; i < count_ops; ++i) {
     RawOp r;
@@ -113,18 +109,47 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   for (const Range& w : written) {
     for (const Range& t : weights) {
       if (Overlaps(w, t)) {
-        ThrowRange(env, std::string("an output (") + w.name + ") of runAsync's ops",
+        ThrowRange(env, std::string("an output (") + w.name + ") of " + fn + "'s ops",
                    std::string("memory that does not overlap any op's ") + t.name, "an overlapping view");
       }
     }
   }
 
+  return plan;
+}
+
+void RunOps(const std::vector<Op>& plan) {
+  for (const Op& o : plan) {
+    if (o.kind == Op::kSdpa) AttentionForward(o.sdpa.args);
+    else if (o.kind == Op::kRope) RunRope(o.rope);
+    else RunGemm(o.gemm);
+  }
+}
+
+// runOps(ops): the same op list run now, on this thread and the pool, before it returns: a sync
+// layer forward is one call into the addon, not one per GEMM.
+Napi::Value RunOpsSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "Expected (ops: Array) for runOps");
+  std::vector<Napi::Value> pins;
+  const std::vector<Op> plan = ReadOps(env, info[0].As<Napi::Array>(), "runOps", pins);
+  try {
+    RunOps(plan);
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "Could not allocate a workspace for runOps (out of memory)");
+  }
+  return env.Undefined();
+}
+
+Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsArray() || !info[1].IsFunction()) {
+    throw Napi::TypeError::New(env, "Expected (ops: Array, callback: Function) for runAsync");
+  }
+  std::vector<Napi::Value> pins;
+  std::vector<Op> plan = ReadOps(env, info[0].As<Napi::Array>(), "runAsync", pins);
   const uint32_t id = StartAsync(env, info[1].As<Napi::Function>(), pins, [plan = std::move(plan)]() -> std::string {
-    for (const Op& o : plan) {
-      if (o.kind == Op::kSdpa) AttentionForward(o.sdpa.args);
-      else if (o.kind == Op::kRope) RunRope(o.rope);
-      else RunGemm(o.gemm);
-    }
+    RunOps(plan);
     return {};
   });
   return Napi::Number::New(env, id);
@@ -134,6 +159,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
 
 void InitAsyncOps(Napi::Env env, Napi::Object exports) {
   exports.Set("runAsync", Napi::Function::New(env, RunAsync, "runAsync"));
+  exports.Set("runOps", Napi::Function::New(env, RunOpsSync, "runOps"));
 }
 
 }  // namespace qkv

@@ -10,7 +10,7 @@
 #   4. from the arm64 Node: info() says native + neon, the mapped binary is
 #      node_modules/qkv/prebuilds/linux-arm64/qkv.node, the hand-computed "I like apple" result,
 #      native against qkv/js (the TypeScript backend) on random GQA + causal inputs, ESM and CJS;
-#   5. test/sdpa-parity.test.ts, test/sdpa-semantics.test.ts and test/sdpa-modifiers.test.ts in full,
+#   5. test/sdpa-parity.test.ts, test/sdpa-semantics.test.ts, test/sdpa-modifiers.test.ts and test/rope.test.ts in full,
 #      on the installed package
 #      (test/arm64/vitest.config.mjs), through every runner: js, native-scalar, native-neon.
 # Needs g++-aarch64-linux-gnu and qemu-user (Debian); .ci/run installs them. Last line:
@@ -136,7 +136,7 @@ done
 
 # 5. The parity and semantics suites, on the installed package.
 cp "$root/test/sdpa-parity.test.ts" "$root/test/sdpa-semantics.test.ts" "$root/test/sdpa-modifiers.test.ts" "$root/test/helpers.ts" \
-   "$root/test/reference.ts" "$root/test/summary-reporter.ts" test/
+   "$root/test/reference.ts" "$root/test/summary-reporter.ts" "$root/test/rope.test.ts" "$root/test/rope-reference.ts" test/
 cp "$root/test/arm64/vitest.config.mjs" vitest.config.mjs
 suite_started=$(date +%s)
 arm64 node_modules/vitest/vitest.mjs run 2>&1 | tee "$tmp/vitest.log"

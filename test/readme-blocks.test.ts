@@ -98,6 +98,10 @@ describe.skipIf(!existsSync(dist))('README code blocks run as written (needs dis
     expect(run(blockAfter('## Quick start'))).toMatch(/backend: '(native|js)'/);
   });
 
+  test('"Rotary embeddings and QK-norm": a rotation, and a cached step equal to the full forward', () => {
+    expect(run(blockAfter('## Rotary embeddings and QK-norm')).trim().split('\n')).toEqual(['32 768', 'true']);
+  });
+
   test('"Windows, sinks, ALiBi and lse": two halves of the keys merged through their lse give the whole', () => {
     expect(run(blockAfter('## Windows, sinks, ALiBi and lse')).trim()).toBe('true');
   });

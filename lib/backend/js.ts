@@ -22,6 +22,7 @@ export const jsBackend: Backend = {
     if (packed.dtype === 'float32') gemmJs(x, M, K, packed.data as Float32Array, N, bias, y);
     else gemmHalfJs(x, M, K, packed.data as Uint16Array, N, bias, y, packed.dtype);
   },
+  run: (ops) => runOps(jsBackend, ops),
   runAsync: (ops, signal) =>
     new Promise<void>((resolve, reject) => {
       setImmediate(() => {

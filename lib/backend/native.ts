@@ -23,6 +23,7 @@ type RopeArgs = [
   x: Float32Array, out: Float32Array, dims: Int32Array, positions: Int32Array | null, invFreq: Float64Array,
   norm: Float32Array | null, attentionFactor: number, normEps: number, normOffset: number,
 ];
+type NativeOp = ['sdpa', ...SdpaArgs] | ['gemm', ...GemmArgs] | ['rope', ...RopeArgs];
 type GemmArgs = [
   x: Float32Array, M: number, K: number, packed: Float32Array, N: number, bias: Float32Array | null, y: Float32Array,
 ];
@@ -62,7 +63,9 @@ export interface NativeBinding {
    * Queues ops on the native pool; callback(error | null) on this thread when done. Every op is
    * checked before anything is queued (throws synchronously). Returns an id for cancelAsync.
    */
-  runAsync(ops: Array<['sdpa', ...SdpaArgs] | ['gemm', ...GemmArgs] | ['rope', ...RopeArgs]>, callback: (err: Error | null) => void): number;
+  runAsync(ops: NativeOp[], callback: (err: Error | null) => void): number;
+  /** The same op list run before it returns (one call into the addon for a whole layer forward). */
+  runOps(ops: NativeOp[]): void;
   /** Removes a queued call that has not started (its callback is then never called). */
   cancelAsync(id: number): boolean;
   /** Threads one call may use (the pool is process-wide). */
@@ -95,7 +98,7 @@ function candidates(addonPath: string | null): string[] {
 
 /** What lib/ calls on a binding; a binary without one of them is not used. */
 const REQUIRED = [
-  'sdpa', 'gemm', 'rope', 'gemmPack', 'gemmPackedLength', 'runAsync', 'cancelAsync', 'configure', 'supportedSimd', 'setThreads',
+  'sdpa', 'gemm', 'rope', 'runOps', 'gemmPack', 'gemmPackedLength', 'runAsync', 'cancelAsync', 'configure', 'supportedSimd', 'setThreads',
   'threads', 'simd', 'asyncPriority',
 ] as const;
 
@@ -191,20 +194,24 @@ function ropeArgs(p: RopePlan): RopeArgs {
  * Runs ops on the native pool. An abort before they start cancels them: the Promise rejects with
  * an AbortError and nothing is written.
  */
-function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: AbortSignal | undefined): Promise<void> {
-  const nativeOps = ops.map((op) =>
+function nativeOps(ops: readonly Op[]): NativeOp[] {
+  return ops.map((op) =>
     op.kind === 'sdpa'
       ? (['sdpa', ...sdpaArgs(op.plan)] as ['sdpa', ...SdpaArgs])
       : op.kind === 'rope'
         ? (['rope', ...ropeArgs(op.plan)] as ['rope', ...RopeArgs])
         : (['gemm', op.x, op.M, op.K, op.packed.data as Float32Array, op.N, op.bias, op.y] as ['gemm', ...GemmArgs]),
   );
+}
+
+function nativeRunAsync(binding: NativeBinding, ops: readonly Op[], signal: AbortSignal | undefined): Promise<void> {
+  const list = nativeOps(ops);
   return new Promise<void>((resolve, reject) => {
     if (signal && isAborted(signal)) return reject(abortError(signal));
     // The completion runs inside N-API, where a throw would be swallowed and the Promise never
     // settle: nothing in it can throw (unwatch and the settle functions are ours).
     let unwatch = (): void => {};
-    const id = binding.runAsync(nativeOps, (err) => {
+    const id = binding.runAsync(list, (err) => {
       unwatch();
       if (err) reject(err);
       else resolve();
@@ -227,6 +234,7 @@ export function nativeBackend(binding: NativeBinding): Backend {
       return { dtype, data: binding.gemmPack(w, outIn, N, K, new Float32Array(binding.gemmPackedLength(N, K, code)), code) };
     },
     gemm: (x, M, K, packed, N, bias, y) => void binding.gemm(x, M, K, packed.data as Float32Array, N, bias, y),
+    run: (ops) => binding.runOps(nativeOps(ops)),
     runAsync: (ops, signal) => nativeRunAsync(binding, ops, signal),
     threads: () => binding.threads(),
     info: () => ({ backend: 'native', simd: binding.simd(), threads: binding.threads(), version, asyncPriority: binding.asyncPriority() }),

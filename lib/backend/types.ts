@@ -57,6 +57,8 @@ export interface Backend {
    * Lengths are exact (x M·K, y M·N, bias N or null); y must not overlap x, packed or bias.
    */
   gemm(x: Float32Array, M: number, K: number, packed: PackedWeight, N: number, bias: Float32Array | null, y: Float32Array): void;
+  /** Runs ops in order before it returns (native: one call into the addon for the whole list). */
+  run(ops: readonly Op[]): void;
   /**
    * Runs ops in order off the event loop and resolves when all are done. Native: on the library's
    * own thread pool (never libuv's). js: deferred to a later turn of the event loop, where it runs

@@ -3,7 +3,6 @@
 // backend ops, scratch.ts lends it intermediates, admission.ts bounds the async calls that hold
 // them, cache.ts keeps the keys and values of incremental decoding.
 import type { Backend } from '../backend/types.js';
-import { runOps } from '../backend/ops.js';
 import type { KVCache, KVCacheOptions, MhaForwardAsyncOptions, MhaForwardOptions, MhaResult, MultiHeadAttentionConfig, WeightDtype, WeightLayout } from '../types.js';
 import { expectCacheOptions } from '../validate-cache.js';
 import { callerError, withCallerStack } from '../validate-async.js';
@@ -93,13 +92,13 @@ export class MultiHeadAttentionBase {
   forward(x: Float32Array, options?: MhaForwardOptions): Float32Array | MhaResult {
     const call = planForward(this.#ref, x, options, false);
     if (!call.pre) {
-      runOps(this.#backend, call.ops);
+      this.#backend.run(call.ops);
       return call.finish();
     }
     try {
-      runOps(this.#backend, call.pre);
+      this.#backend.run(call.pre);
       call.append!();
-      runOps(this.#backend, call.ops);
+      this.#backend.run(call.ops);
       return call.finish();
     } finally {
       call.cache!.busy = false;

@@ -1,5 +1,5 @@
 // The vitest config of scripts/test-arm64.sh: it runs test/sdpa-parity.test.ts,
-// test/sdpa-semantics.test.ts and test/sdpa-modifiers.test.ts, copied into a fresh consumer of the packed tarball, on an arm64 Node
+// test/sdpa-semantics.test.ts, test/sdpa-modifiers.test.ts and test/rope.test.ts, copied into a fresh consumer of the packed tarball, on an arm64 Node
 // under qemu-user. The tests' imports of the source tree (../lib/...) are pointed at the installed
 // package instead, so they exercise its dist/ and its prebuilds/linux-arm64 binary.
 import { fileURLToPath } from 'node:url';
