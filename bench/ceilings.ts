@@ -13,7 +13,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when peak.cc changes what it measures: older cache files are then measured again. */
-export const CEILINGS_VERSION = 2;
+export const CEILINGS_VERSION = 3;
 
 /** The CPU as far as its ceilings depend on it. */
 export interface CpuId {
@@ -35,8 +35,11 @@ export const RELEVANT_FLAGS = [
   'asimd', 'asimdhp', 'fphp', 'bf16', 'i8mm', 'sve', 'sve2',
 ];
 
-/** ISAs peak.cc measures; 'js' (the TypeScript kernels, tfjs) is held to the scalar peak. */
-export type Isa = 'scalar' | 'avx2' | 'avx512' | 'neon';
+/**
+ * ISAs peak.cc measures: scalar (one-lane FMA), sse2 (128-bit multiply + add, the x86-64 baseline),
+ * avx2 (256-bit FMA), avx512 (512-bit FMA), neon (128-bit FMA).
+ */
+export type Isa = 'scalar' | 'sse2' | 'avx2' | 'avx512' | 'neon';
 
 export interface Stat { best: number; median: number }
 /** Keyed by thread count: "1" and String(threads). */
@@ -172,17 +175,23 @@ export function atThreads(m: ByThreads, threads: number, all: number): number | 
   return one + ((many - one) * (threads - 1)) / (all - 1);
 }
 
-/** Kernel set name (info().simd, or 'js' for TypeScript kernels) → the ISA whose FMA peak bounds it. */
-export function isaOfKernels(simd: string): Isa {
-  return simd === 'avx512' || simd === 'avx2' || simd === 'neon' ? simd : 'scalar';
+/**
+ * Kernel set (info().simd; 'js' for JavaScript kernels: qkv js, tfjs) → the ISA whose peak bounds it.
+ * qkv's native 'scalar' set is plain C++ built at -O3 for the baseline, which the compiler vectorizes:
+ * 128-bit multiply + add on x86-64 (SSE2), NEON on arm64. JavaScript runs one lane at a time.
+ */
+export function isaOfKernels(simd: string, arch: string): Isa {
+  if (simd === 'avx512' || simd === 'avx2' || simd === 'neon') return simd;
+  if (simd === 'scalar') return arch === 'x64' ? 'sse2' : arch === 'arm64' ? 'neon' : 'scalar';
+  return 'scalar';
 }
 
 /** FMA peak of a kernel set at a thread count. */
 export function fmaLimit(c: Ceilings, simd: string, threads: number): Limit | null {
-  const isa = isaOfKernels(simd);
+  const isa = isaOfKernels(simd, c.cpu.arch);
   const m = c.fma[isa];
   const v = m ? atThreads(m, threads, c.threads) : null;
-  return v ? { value: v, unit: 'GFLOP/s', label: `${isa} FMA` } : null;
+  return v ? { value: v, unit: 'GFLOP/s', label: isa === 'sse2' ? 'sse2 mul+add' : `${isa} FMA` } : null;
 }
 
 /** Whether a working set of `bytes` re-read call after call stays in the L3 (else it comes from DRAM). */

@@ -2,7 +2,8 @@
 // Built and run by bench/ceilings.ts (g++ -O2, no -m flags: each ISA's loop carries its own target
 // attribute and runs only where the CPU has it, so one binary serves every x86-64 CPU).
 //
-//   fma:  per ISA (scalar, avx2 = 256-bit FMA, avx512 = 512-bit FMA, neon = 128-bit FMA), independent
+//   fma:  per ISA (scalar = one-lane FMA, sse2 = 128-bit multiply + add (x86-64 baseline), avx2 =
+//         256-bit FMA, avx512 = 512-bit FMA, neon = 128-bit FMA), independent
 //         chains acc_c = acc_c * b + c held in named registers (an empty asm per iteration keeps them
 //         there and stops the compiler from merging or vectorizing them). Chains: 12 for avx2 (16 ymm
 //         registers: 12 accumulators + 2 constants; the same for x86 scalar), 16 for avx512, neon and
@@ -17,7 +18,8 @@
 //         l3:   a buffer about half the L3, warmed, then re-read over and over (what a decode step
 //               over a cache-resident K/V of that size sees).
 // Every figure is measured on 1 thread and on <threads> threads started together (the wall time from
-// the start signal to the last thread's end); each is the best and the median of several samples.
+// the start signal to the last thread's end); each is the best and the median of several samples
+// (the best is the ceiling: the machine's capability, not its load at the time).
 // Prints one JSON object. Usage: peak <threads> <dramMiB> <l3MiB> [samples]
 #include <algorithm>
 #include <atomic>
@@ -65,6 +67,32 @@ X86_TARGET("fma") static double fma_scalar(long iters) {
 #undef SUM
   g_sink = g_sink + s;
   return double(iters) * 12 * 1 * 2;
+}
+
+// x86-64 baseline (SSE2, 128-bit, no FMA): a multiply and a dependent add per chain, what qkv's
+// scalar kernel set compiles to (-O3 vectorizes it for the baseline). 14 chains (16 xmm registers):
+// a mul + add pair has 6-8 cycles of latency, and Zen issues 2 multiplies and 2 adds per cycle.
+#define REP14(X) REP12(X) X(12) X(13)
+static double muladd_sse2(long iters) {
+#define DECL(i) __m128 a##i = _mm_set1_ps(0.01f * (i + 1));
+  REP14(DECL)
+#undef DECL
+  const __m128 b = _mm_set1_ps(0.999999f), c = _mm_set1_ps(1e-7f);
+  for (long it = 0; it < iters; it++) {
+#define STEP(i) a##i = _mm_add_ps(_mm_mul_ps(a##i, b), c);
+    REP14(STEP)
+#undef STEP
+    __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6));
+    __asm__ volatile("" : "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11), "+x"(a12), "+x"(a13));
+  }
+  __m128 s = _mm_setzero_ps();
+#define SUM(i) s = _mm_add_ps(s, a##i);
+  REP14(SUM)
+#undef SUM
+  float out[4];
+  _mm_storeu_ps(out, s);
+  g_sink = g_sink + out[0] + out[3];
+  return double(iters) * 14 * 4 * 2;
 }
 
 X86_TARGET("avx2,fma") static double fma_avx2(long iters) {
@@ -253,12 +281,15 @@ int main(int argc, char** argv) {
   std::vector<int> counts = {1};
   if (N > 1) counts.push_back(N);
 
-  // FMA: each ISA's iteration count calibrated on one thread to ~0.2 s per sample.
+  // FMA: each ISA's iteration count calibrated on one thread to ~50 ms per sample, and 3 × samples of
+  // them: on a machine shared with other work, short samples are the likeliest to catch every thread
+  // on a core of its own, which is what the best of them reports.
   struct Isa { const char* name; double (*fn)(long); };
   std::vector<Isa> isas;
 #if defined(__x86_64__)
-  isas.push_back({"scalar", fma_scalar});  // every x86-64 CPU qkv's avx2 set runs on has FMA
   __builtin_cpu_init();
+  if (__builtin_cpu_supports("fma")) isas.push_back({"scalar", fma_scalar});
+  isas.push_back({"sse2", muladd_sse2});
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isas.push_back({"avx2", fma_avx2});
   if (__builtin_cpu_supports("avx512f")) isas.push_back({"avx512", fma_avx512});
 #elif defined(__aarch64__)
@@ -276,11 +307,10 @@ int main(int argc, char** argv) {
       if (now() - t0 > 0.05) break;
       iters *= 2;
     }
-    iters *= 4;  // ~0.2 s
     std::string per;
     for (int threads : counts) {
       std::vector<double> g;
-      for (int s = 0; s < samples; s++) {
+      for (int s = 0; s < 3 * samples; s++) {
         std::vector<double> flops(threads);
         const double secs = parallel(threads, [&](int t) { flops[t] = isa.fn(iters); });
         double total = 0;
