@@ -13,7 +13,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when peak.cc changes what it measures: older cache files are then measured again. */
-export const CEILINGS_VERSION = 3;
+export const CEILINGS_VERSION = 4;
 
 /** The CPU as far as its ceilings depend on it. */
 export interface CpuId {
@@ -54,8 +54,9 @@ export interface Ceilings {
   threads: number;
   samples: number;
   fma: Partial<Record<Isa, ByThreads>>;
-  dram: { bufferBytes: number } & ByThreads;
-  l3: { bufferBytes: number } & ByThreads;
+  /** Read bandwidth, GB/s: a buffer far larger than the L3, and one about half its size. */
+  dram: { bufferBytes: number; gbs: ByThreads };
+  l3: { bufferBytes: number; gbs: ByThreads };
 }
 
 // ---- identifying the CPU ------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ export function fitsL3(c: Ceilings, bytes: number): boolean {
 /** Read bandwidth for a working set of `bytes` at a thread count: the L3's when it fits, else DRAM's. */
 export function readLimit(c: Ceilings, threads: number, bytes: number): Limit | null {
   const where = fitsL3(c, bytes) ? 'l3' : 'dram';
-  const v = atThreads(c[where], threads, c.threads);
+  const v = atThreads(c[where].gbs, threads, c.threads);
   return v ? { value: v, unit: 'GB/s', label: where === 'l3' ? 'L3 read' : 'DRAM read' } : null;
 }
 
@@ -226,7 +227,7 @@ export function describeCeilings(c: Ceilings, source = ''): string {
   return (
     `${c.cpu.modelName} (${c.cpu.vendor}${c.cpu.family !== null ? ` family ${c.cpu.family} model ${c.cpu.model}` : ''}; ${c.cpu.flags.join(' ')}; ` +
     `L3 ${c.cpu.l3Bytes ? mib(c.cpu.l3Bytes) : '?'}; ${t} threads) — ceilings on 1${t > 1 ? ` / ${t}` : ''} thread(s): ` +
-    `FMA GFLOP/s ${fma}; read GB/s DRAM (${mib(c.dram.bufferBytes)}) ${pair(c.dram)}, L3 (${mib(c.l3.bufferBytes)}) ${pair(c.l3)}` +
+    `FMA GFLOP/s ${fma}; read GB/s DRAM (${mib(c.dram.bufferBytes)}) ${pair(c.dram.gbs)}, L3 (${mib(c.l3.bufferBytes)}) ${pair(c.l3.gbs)}` +
     `${source ? ` [${source}]` : ''}`
   );
 }

@@ -363,8 +363,8 @@ int main(int argc, char** argv) {
   }
   std::free(buf);
   std::printf(
-      "{\"threads\":%d,\"samples\":%d,\"fma\":{%s},\"dram\":{\"bufferBytes\":%zu,%s},"
-      "\"l3\":{\"bufferBytes\":%zu,%s},\"sink\":%g}\n",
+      "{\"threads\":%d,\"samples\":%d,\"fma\":{%s},\"dram\":{\"bufferBytes\":%zu,\"gbs\":{%s}},"
+      "\"l3\":{\"bufferBytes\":%zu,\"gbs\":{%s}},\"sink\":%g}\n",
       N, samples, fmaJson.c_str(), nDram * sizeof(float), dramJson.c_str(), nL3 * sizeof(float), l3Json.c_str(),
       std::isfinite(double(g_sink)) ? 0.0 : 1.0);
   return 0;

@@ -7,5 +7,5 @@ import { cacheFile, describeCeilings, loadCeilings } from './ceilings.js';
 const { ceilings, source } = loadCeilings({ force: true, quick: process.argv.includes('--quick') });
 if (!ceilings) process.exit(1);
 console.log(describeCeilings(ceilings, source));
-console.log(`medians: ${JSON.stringify({ fma: ceilings.fma, dram: ceilings.dram, l3: ceilings.l3 })}`);
+console.log(`best and median of the samples: ${JSON.stringify({ fma: ceilings.fma, dram: ceilings.dram, l3: ceilings.l3 })}`);
 console.log(`wrote ${cacheFile(ceilings.cpu)}`);

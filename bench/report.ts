@@ -55,7 +55,7 @@ function machine(): string {
     '',
     `CPU and measured ceilings (bench/peak.cc via bench/ceilings.ts, best of ${c.samples}–${c.samples + 2} samples; load average ${c.loadAverage.join(' ')} when measured): ` +
       `${describeCeilings(c, r.ceilingsSource)}. Medians of the same samples: ` +
-      `${Object.entries(c.fma).map(([isa, x]) => `${isa} FMA ${med(x!)}`).join(', ')} GFLOP/s; DRAM read ${med(c.dram)}, L3 read ${med(c.l3)} GB/s.`,
+      `${Object.entries(c.fma).map(([isa, x]) => `${isa === 'sse2' ? 'sse2 mul+add' : `${isa} FMA`} ${med(x!)}`).join(', ')} GFLOP/s; DRAM read ${med(c.dram.gbs)}, L3 read ${med(c.l3.gbs)} GB/s.`,
     '',
     '"% of limit" divides each row by the ceiling of this CPU at the row\'s thread count: the FMA peak of the kernel set in use ' +
       `(qkv native: ${r.qkv.simd}; qkv js and tfjs: scalar; onnxruntime: the CPU's widest) for compute-bound rows, ` +
