@@ -105,6 +105,22 @@ export function bestIsa(cpu: Pick<CpuId, 'arch' | 'flags'>): Isa {
   return 'scalar';
 }
 
+/** The core's micro-architecture where the family and model say it (x86 only; a few known ones), else null. */
+export function microarchitecture(cpu: Pick<CpuId, 'vendor' | 'family' | 'model'>): string | null {
+  const { vendor, family: f, model: m } = cpu;
+  if (f === null || m === null) return null;
+  if (vendor === 'AuthenticAMD') {
+    if (f === 23) return m < 0x30 ? 'Zen / Zen+' : 'Zen 2';
+    if (f === 25) return m < 0x10 || (m >= 0x20 && m < 0x60) ? 'Zen 3' : 'Zen 4';
+    if (f === 26) return 'Zen 5';
+  }
+  if (vendor === 'GenuineIntel' && f === 6) {
+    const intel: Record<number, string> = { 85: 'Skylake-SP / Cascade Lake', 106: 'Ice Lake-SP', 143: 'Sapphire Rapids', 207: 'Emerald Rapids', 173: 'Granite Rapids' };
+    return intel[m] ?? null;
+  }
+  return null;
+}
+
 /** A file-name-safe name for the CPU: vendor/model, family/model, best ISA, threads (amd-epyc-f25m1-avx2-2t). */
 export function cpuSlug(cpu: CpuId): string {
   const name = cpu.modelName
@@ -224,8 +240,9 @@ export function describeCeilings(c: Ceilings, source = ''): string {
   const pair = (m: ByThreads) => `${m['1']?.best ?? '?'}${t > 1 ? ` / ${m[String(t)]?.best ?? '?'}` : ''}`;
   const fma = (Object.entries(c.fma) as Array<[Isa, ByThreads]>).map(([isa, m]) => `${isa} ${pair(m)}`).join(', ');
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const arch = microarchitecture(c.cpu);
   return (
-    `${c.cpu.modelName} (${c.cpu.vendor}${c.cpu.family !== null ? ` family ${c.cpu.family} model ${c.cpu.model}` : ''}; ${c.cpu.flags.join(' ')}; ` +
+    `${c.cpu.modelName} (${c.cpu.vendor}${c.cpu.family !== null ? ` family ${c.cpu.family} model ${c.cpu.model}` : ''}${arch ? `, ${arch}` : ''}; ${c.cpu.flags.join(' ')}; ` +
     `L3 ${c.cpu.l3Bytes ? mib(c.cpu.l3Bytes) : '?'}; ${t} threads) — ceilings on 1${t > 1 ? ` / ${t}` : ''} thread(s): ` +
     `FMA GFLOP/s ${fma}; read GB/s DRAM (${mib(c.dram.bufferBytes)}) ${pair(c.dram.gbs)}, L3 (${mib(c.l3.bufferBytes)}) ${pair(c.l3.gbs)}` +
     `${source ? ` [${source}]` : ''}`

@@ -5,7 +5,7 @@
 // leaves the other machines' side by side; hand-written notes outside the markers are kept.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { cpuSlug, describeCeilings, type Ceilings } from './ceilings.js';
+import { cpuSlug, describeCeilings, microarchitecture, type Ceilings } from './ceilings.js';
 
 interface Row {
   workload: string; workloadName: string; impl: string; family: string; threads: number;
@@ -148,7 +148,9 @@ const slug = cpuSlug(r.ceilings!.cpu);
 const B = `<!-- bench/report.ts: ${slug}, begin -->`;
 const E = `<!-- bench/report.ts: ${slug}, end -->`;
 const old = existsSync(resultsMd) ? readFileSync(resultsMd, 'utf8') : '# Benchmark results\n';
-const title = `## ${r.machine.cpu} (${slug}): qkv against the alternatives (\`npm run bench\`)`;
+const id = r.ceilings!.cpu;
+const arch = microarchitecture(id);
+const title = `## ${id.modelName}${arch ? ` ${arch}` : ''} (${id.family !== null ? `family ${id.family} model ${id.model}, ` : ''}${slug}): qkv against the alternatives (\`npm run bench\`)`;
 writeFileSync(
   resultsMd,
   replaceBetween(old, B, E, `${title}\n\n${generated}`, (t, block) => {

@@ -2,7 +2,7 @@
 // another CPU, picking a row's limit and the percentage. Nothing here measures or times anything.
 import { describe, expect, test } from 'vitest';
 import {
-  CEILINGS_VERSION, atThreads, bestIsa, cpuSlug, fitsL3, fmaLimit, formatPercent, isaOfKernels, parseCacheSize,
+  CEILINGS_VERSION, atThreads, bestIsa, cpuSlug, fitsL3, fmaLimit, formatPercent, isaOfKernels, microarchitecture, parseCacheSize,
   parseCpuinfo, parseLscpuL3, percentOf, readLimit, sameCpu, staleReason, type Ceilings, type CpuId,
 } from '../bench/ceilings.js';
 
@@ -80,6 +80,13 @@ describe('CPU identification', () => {
     expect(bestIsa(cpu(graviton, { arch: 'arm64' }))).toBe('neon');
     expect(cpuSlug(cpu(zen3))).toBe('amd-epyc-f25m1-avx2-2t');
     expect(cpuSlug(cpu(sapphire, { threads: 8 }))).toBe('intel-xeon-f6m143-avx512-8t');
+  });
+
+  test('micro-architecture from family and model', () => {
+    expect(microarchitecture(cpu(zen3))).toBe('Zen 3');
+    expect(microarchitecture({ vendor: 'AuthenticAMD', family: 25, model: 17 })).toBe('Zen 4');
+    expect(microarchitecture(cpu(sapphire))).toBe('Sapphire Rapids');
+    expect(microarchitecture({ vendor: 'implementer 0x41', family: 8, model: 0xd0c })).toBeNull();
   });
 });
 
