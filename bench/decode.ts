@@ -3,14 +3,16 @@
 // with kvLengths = L, float32 and float16 (the cache's two dtypes).
 //
 // Decode is bandwidth-bound: each step reads every cached key and value once, so the figure that
-// matters is GB/s of K+V read (2·B·L·Hkv·D·bytesPerElement per step), set against the machine's
-// read bandwidth from bench/peak.json (`npm run bench:peak`). Several caches are rotated so that a
-// step cannot be served from the last level cache when the working set is larger than it, and the
-// float32 and float16 steps alternate run by run, so the fp16 speedup is a ratio from one run.
+// matters is GB/s read (K+V: 2·B·L·Hkv·D·bytesPerElement per step, plus q and out), set against this
+// CPU's read bandwidth (bench/ceilings.ts, measured when bench/.cache has none for this CPU): the L3's
+// when the row's working set (every rotated cache, fp32 and fp16) fits in the L3, else DRAM's.
+// Several caches are rotated so that a step cannot be served from the last level cache when the
+// working set is larger than it, and the float32 and float16 steps alternate run by run, so the
+// fp16 speedup is a ratio from one run.
 //
 // The float16 step goes through the same internal plan a float16 KVCache hands the backend (the
 // public scaledDotProductAttention takes Float32Array only).
-import { existsSync, readFileSync } from 'node:fs';
+import { describeCeilings, formatPercent, loadCeilings, percentOf, readLimit, type Limit } from './ceilings.js';
 import { info, setThreads } from '../lib/index.js';
 import { floatsToHalves } from '../lib/kernels/half.js';
 import { planSdpa } from '../lib/sdpa.js';
@@ -24,10 +26,8 @@ const quick = args.includes('--quick');
 const i = info();
 console.log(`qkv ${i.version} | ${i.backend} (${i.simd}) | ${i.threads} thread(s) | node ${process.version}`);
 
-const peakFile = new URL('./peak.json', import.meta.url);
-const peak = existsSync(peakFile) ? (JSON.parse(readFileSync(peakFile, 'utf8')) as { readGBs1?: number; readGBsAll?: number }) : {};
-const dram = i.threads > 1 ? peak.readGBsAll : peak.readGBs1;
-console.log(dram ? `DRAM read bandwidth (bench/peak.json, ${i.threads > 1 ? 'all threads' : '1 thread'}): ${dram} GB/s\n` : 'no bench/peak.json: run `npm run bench:peak` for the % of DRAM column\n');
+const { ceilings, source } = loadCeilings({ quick });
+console.log(ceilings ? `limits: ${describeCeilings(ceilings, source)}\n` : 'limits: not measured on this CPU ("% of limit" left blank)\n');
 
 const B = 1, H = 32, D = 128;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -45,8 +45,9 @@ function makeVariants(Hkv: number, L: number): [Variant, Variant] {
   const q = Float32Array.from({ length: B * H * D }, (_, j) => Math.sin(j));
   const out = new Float32Array(B * H * D);
   const options = { batch: B, heads: H, kvHeads: Hkv, seqQ: 1, seqK: L, headDim: D, layout: 'bshd' as const, kvLengths: Int32Array.of(L), out };
-  const f32: Variant = { plans: [], bytes: 2 * elems * 4, ms: [] };
-  const f16: Variant = { plans: [], bytes: 2 * elems * 2, ms: [] };
+  const qo = 2 * B * H * D * 4; // q read, out written
+  const f32: Variant = { plans: [], bytes: 2 * elems * 4 + qo, ms: [] };
+  const f16: Variant = { plans: [], bytes: 2 * elems * 2 + qo, ms: [] };
   for (let c = 0; c < copies; c++) {
     const k = new Float32Array(elems);
     const v = new Float32Array(elems);
@@ -71,14 +72,14 @@ function step(variant: Variant, r: number): void {
   variant.ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
 
-const fmt = (v: Variant) => {
+const fmt = (v: Variant, limit: Limit | null) => {
   const m = median(v.ms);
   const gbs = v.bytes / (m / 1e3) / 1e9;
-  return { m, gbs, cells: `${m.toFixed(3)} | ${gbs.toFixed(1)} | ${dram ? `${Math.round((100 * gbs) / dram)}%` : '–'}` };
+  return { m, gbs, cells: `${m.toFixed(3)} | ${gbs.toFixed(1)} | ${formatPercent(percentOf(gbs, limit), limit)}` };
 };
 
-console.log('| L | Hkv | fp32 K+V MiB | fp32 ms | fp32 GB/s | fp32 % of DRAM | fp16 ms | fp16 GB/s | fp16 % of DRAM | fp16 speedup |');
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| L | Hkv | fp32 K+V MiB | working set MiB | fp32 ms | fp32 GB/s | fp32 % of limit | fp16 ms | fp16 GB/s | fp16 % of limit | fp16 speedup |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const Hkv of [32, 8]) {
   for (const L of quick ? [128, 4096] : [128, 1024, 4096, 16384]) {
     const [f32, f16] = makeVariants(Hkv, L);
@@ -92,7 +93,10 @@ for (const Hkv of [32, 8]) {
       step(f32, r);
       step(f16, r);
     }
-    const a = fmt(f32), b = fmt(f16);
-    console.log(`| ${L} | ${Hkv} | ${(f32.bytes / 2 ** 20).toFixed(1)} | ${a.cells} | ${b.cells} | ${(a.m / b.m).toFixed(2)}× |`);
+    // Every rotated copy of both dtypes is touched between two reads of one copy.
+    const workingSet = f32.plans.length * (f32.bytes + f16.bytes);
+    const limit = ceilings ? readLimit(ceilings, i.threads, workingSet) : null;
+    const a = fmt(f32, limit), b = fmt(f16, limit);
+    console.log(`| ${L} | ${Hkv} | ${(2 * B * L * Hkv * D * 4 / 2 ** 20).toFixed(1)} | ${(workingSet / 2 ** 20).toFixed(1)} | ${a.cells} | ${b.cells} | ${(a.m / b.m).toFixed(2)}× |`);
   }
 }

@@ -1,10 +1,13 @@
 // npm run bench:isa [-- --threads N] — the native kernel sets against each other on the workloads
 // of the headline table: every set this machine runs (scalar, avx2, avx512 / neon), switched in
 // one process and interleaved run by run, so drift in clock speed or load hits every set alike.
-// Prints a Markdown table of medians and each set's speed relative to the first SIMD set.
+// Prints a Markdown table of medians, each set's speed relative to the first SIMD set, and each set's
+// "% of limit": of this CPU's FMA peak for that set's ISA at --threads (bench/ceilings.ts), or for the
+// decode row (bandwidth-bound) of its L3 or DRAM read bandwidth, whichever the working set needs.
 import os from 'node:os';
 import { info, linear, MultiHeadAttention, scaledDotProductAttention, setThreads } from '../lib/index.js';
 import { nativeBinding } from '../lib/backend/select.js';
+import { describeCeilings, fmaLimit, formatPercent, loadCeilings, percentOf, readLimit } from './ceilings.js';
 
 if (!nativeBinding) throw new Error(`native backend required: ${info().nativeError}`);
 const binding = nativeBinding;
@@ -34,23 +37,43 @@ const kDec = fill(32 * 4096 * 128, (j) => Math.cos(j * 0.01));
 const a1024 = fill(1024 * 1024, (j) => Math.sin(j * 0.001));
 const w1024 = fill(1024 * 1024, (j) => Math.cos(j * 0.002));
 
-// [name, call, runs per set]: runs chosen so a workload takes about a second per set.
-const workloads: Array<[string, () => unknown, number]> = [
-  ['BERT-base layer B=1 S=128 E=768 H=12', () => layer.forward(x1), 40],
-  ['throughput layer B=8 S=512 E=768 H=12', () => layer.forward(x8, { batch: 8 }), 3],
-  ['long SDPA B=1 H=8 S=4096 D=64', () => scaledDotProductAttention(qLong, kLong, kLong, { heads: 8, seqQ: 4096, headDim: 64 }), 3],
-  ['long SDPA causal B=1 H=8 S=4096 D=64', () => scaledDotProductAttention(qLong, kLong, kLong, { heads: 8, seqQ: 4096, headDim: 64, causal: true }), 5],
-  ['decode B=1 H=32 D=128 L=4096', () => scaledDotProductAttention(qDec, kDec, kDec, { heads: 32, seqQ: 1, seqK: 4096, headDim: 128 }), 60],
-  ['SGEMM 1024³', () => linear(a1024, w1024, { inFeatures: 1024 }), 20],
+// Work per call. Attention: 4·D flops per unmasked (query, key) pair (q·k and p·v, 2·D each);
+// causal (bottom-right, Sq = Sk = S) keeps S·(S+1)/2 pairs. The layer adds its four E×E projections.
+const attn = (H: number, S: number, D: number, causal: boolean) => 4 * H * (causal ? (S * (S + 1)) / 2 : S * S) * D;
+const layerFlops = (B: number, S: number) => 2 * B * S * E * 4 * E + B * attn(12, S, E / 12, false);
+// The decode row passes one buffer as both K and V: the bytes it moves are that buffer once, plus q and out.
+const decodeBytes = (kDec.length + 2 * qDec.length) * 4;
+
+// [name, call, runs per set, work]: runs chosen so a workload takes about a second per set.
+type Work = { flops: number } | { bytes: number };
+const workloads: Array<[string, () => unknown, number, Work]> = [
+  ['BERT-base layer B=1 S=128 E=768 H=12', () => layer.forward(x1), 40, { flops: layerFlops(1, 128) }],
+  ['throughput layer B=8 S=512 E=768 H=12', () => layer.forward(x8, { batch: 8 }), 3, { flops: layerFlops(8, 512) }],
+  ['long SDPA B=1 H=8 S=4096 D=64', () => scaledDotProductAttention(qLong, kLong, kLong, { heads: 8, seqQ: 4096, headDim: 64 }), 3, { flops: attn(8, 4096, 64, false) }],
+  ['long SDPA causal B=1 H=8 S=4096 D=64', () => scaledDotProductAttention(qLong, kLong, kLong, { heads: 8, seqQ: 4096, headDim: 64, causal: true }), 5, { flops: attn(8, 4096, 64, true) }],
+  ['decode B=1 H=32 D=128 L=4096', () => scaledDotProductAttention(qDec, kDec, kDec, { heads: 32, seqQ: 1, seqK: 4096, headDim: 128 }), 60, { bytes: decodeBytes }],
+  ['SGEMM 1024³', () => linear(a1024, w1024, { inFeatures: 1024 }), 20, { flops: 2 * 1024 ** 3 }],
 ];
+const { ceilings, source } = loadCeilings();
+/** "% of limit" of one set's median on one workload. */
+function pctCell(set: string, ms: number, work: Work): string {
+  if (!ceilings) return '—';
+  if ('bytes' in work) {
+    const limit = readLimit(ceilings, threads, work.bytes);
+    return formatPercent(percentOf(work.bytes / ms / 1e6, limit), limit);
+  }
+  const limit = fmaLimit(ceilings, set, threads);
+  return formatPercent(percentOf(work.flops / ms / 1e6, limit), limit);
+}
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1]!;
 const i = info();
-console.log(`qkv ${i.version} | ${os.cpus()[0]?.model} | ${threads} thread${threads > 1 ? 's' : ''} | node ${process.version} | sets: ${sets.join(', ')}\n`);
+console.log(`qkv ${i.version} | ${os.cpus()[0]?.model} | ${threads} thread${threads > 1 ? 's' : ''} | node ${process.version} | sets: ${sets.join(', ')}`);
+console.log(ceilings ? `limits: ${describeCeilings(ceilings, source)}\n` : 'limits: not measured on this CPU ("% of limit" left blank)\n');
 const base = sets.find((s) => s !== 'scalar') ?? 'scalar';
-console.log(`| workload | ${sets.map((s) => `${s} ms`).join(' | ')} | ${sets.filter((s) => s !== base).map((s) => `${s} vs ${base}`).join(' | ')} |`);
-console.log(`|---|${sets.map(() => '---:').join('|')}|${sets.filter((s) => s !== base).map(() => '---:').join('|')}|`);
-for (const [name, call, runs] of workloads) {
+console.log(`| workload | ${sets.map((s) => `${s} ms`).join(' | ')} | ${sets.filter((s) => s !== base).map((s) => `${s} vs ${base}`).join(' | ')} | ${sets.map((s) => `${s} % of limit`).join(' | ')} |`);
+console.log(`|---|${sets.map(() => '---:').join('|')}|${sets.filter((s) => s !== base).map(() => '---:').join('|')}|${sets.map(() => '---:').join('|')}|`);
+for (const [name, call, runs, work] of workloads) {
   const times = new Map(sets.map((s) => [s, [] as number[]]));
   const n = Math.max(3, runs);
   for (const s of sets) { // warm-up, once per set
@@ -69,5 +92,5 @@ for (const [name, call, runs] of workloads) {
   binding._setSimd('auto');
   const ms = new Map([...times].map(([s, t]) => [s, median(t)]));
   const ratios = sets.filter((s) => s !== base).map((s) => `${(ms.get(base)! / ms.get(s)!).toFixed(2)}×`);
-  console.log(`| ${name} | ${sets.map((s) => ms.get(s)!.toFixed(2)).join(' | ')} | ${ratios.join(' | ')} |`);
+  console.log(`| ${name} | ${sets.map((s) => ms.get(s)!.toFixed(2)).join(' | ')} | ${ratios.join(' | ')} | ${sets.map((s) => pctCell(s, ms.get(s)!, work)).join(' | ')} |`);
 }

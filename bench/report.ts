@@ -1,13 +1,16 @@
-// npm run bench:report [-- <results.json>] — bench/RESULTS.md and the README's headline table from
-// the json that `npm run bench -- --json bench/results.json` writes. Only the text between the
-// `<!-- bench/report.ts … -->` markers is replaced; hand-written notes outside them are kept.
+// npm run bench:report [-- <results.json>] [--no-readme] — bench/RESULTS.md and the README's headline
+// table from the json that `npm run bench -- --json bench/results.json` writes (untracked: results
+// belong to the machine that measured them). RESULTS.md keeps one generated section per CPU, between
+// `<!-- bench/report.ts: <cpu slug>, begin/end -->` markers: a run replaces its own CPU's section and
+// leaves the other machines' side by side; hand-written notes outside the markers are kept.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cpuSlug, describeCeilings, microarchitecture, type Ceilings } from './ceilings.js';
 
 interface Row {
   workload: string; workloadName: string; impl: string; family: string; threads: number;
   medianMs: number; rme: number | null; samples: number; method: string;
-  gflops: number; gbs: number | null; pctPeak: number; peakKind: string;
+  gflops: number; gbs: number | null; pctLimit: number | null; limit: string;
   maxAbsDiff: number; vsQkvJs: number | null; vsOnnxruntime: number | null; vsTfjs: number | null;
 }
 interface Results {
@@ -15,7 +18,7 @@ interface Results {
   machine: { cpu: string; logicalCpus: number; availableParallelism: number; memoryGiB: number; os: string; node: string; loadAverageAtEnd: number[] };
   qkv: { version: string; backend: string; simd: string; threads: number; nativeError?: string };
   peers: Record<string, string | null>;
-  peak: Record<string, number | string | undefined> & { source: string };
+  ceilings: Ceilings | null; ceilingsSource: string;
   workloads: Array<{ id: string; name: string }>;
   results: Row[];
   skipped: Array<{ workload: string; impl: string; reason: string }>;
@@ -24,31 +27,46 @@ interface Results {
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const file = process.argv[2] ?? `${root}bench/results.json`;
+const argv = process.argv.slice(2);
+const file = argv.find((a) => !a.startsWith('--')) ?? `${root}bench/results.json`;
+if (!existsSync(file)) {
+  console.error(`no ${file}: run \`npm run bench -- --json bench/results.json\` first`);
+  process.exit(2);
+}
 const r = JSON.parse(readFileSync(file, 'utf8')) as Results;
+if (!r.ceilings || !r.results.every((x) => 'pctLimit' in x)) {
+  console.error(`${file} was written by an older bench/run.ts (no per-CPU ceilings, no "% of limit"): run the bench again`);
+  process.exit(2);
+}
 
 const ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(1)} µs` : x < 1000 ? `${x.toFixed(x < 10 ? 2 : 1)} ms` : `${(x / 1000).toFixed(2)} s`);
 const times = (x: number | null) => (x === null ? '—' : `${x.toFixed(x < 10 ? 2 : 1)}×`);
 const N = r.qkv.threads;
 
 function machine(): string {
-  const p = r.peak;
   const m = r.machine;
+  const c = r.ceilings!;
+  const t = c.threads;
+  const med = (x: Record<string, { median: number }>) => `${x['1']?.median}${t > 1 ? ` / ${x[String(t)]?.median}` : ''}`;
   return [
     `Machine: ${m.cpu}, ${m.logicalCpus} logical CPUs (${m.availableParallelism} available to the process), ${m.memoryGiB} GiB, ` +
       `${m.os}, Node ${m.node}; qkv ${r.qkv.version} on the ${r.qkv.backend} backend (${r.qkv.simd}). ` +
       `Peers: ${Object.entries(r.peers).map(([k, v]) => `${k} ${v ?? 'not installed'}`).join(', ')}.`,
     '',
-    `Measured ceilings (\`npm run bench:peak\`, ${p.source}): FMA ${p.fmaGflops1} GFLOP/s on 1 thread and ${p.fmaGflopsAll} on ${p.threads} with 256-bit AVX2` +
-      (p.fma512Gflops1 ? `, ${p.fma512Gflops1} and ${p.fma512GflopsAll} with AVX-512 (which qkv's avx512 kernel set and ONNX Runtime use where the CPU has it)` : '') +
-      `; memory read ${p.readGBs1} / ${p.readGBsAll} GB/s from DRAM` +
-      (p.cacheReadGBs1 ? `, ${p.cacheReadGBs1} / ${p.cacheReadGBsAll} GB/s re-reading a ${p.cacheBufferMiB} MiB buffer` : '') +
-      '. "% of peak" divides by the wider FMA peak at the same thread count, or for the decode steps (bandwidth-bound) by the read bandwidth of a working set of that size.',
+    `CPU and measured ceilings (bench/peak.cc via bench/ceilings.ts, best of ${c.samples}–${c.samples + 2} samples; load average ${c.loadAverage.join(' ')} when measured): ` +
+      `${describeCeilings(c, r.ceilingsSource)}. Medians of the same samples: ` +
+      `${Object.entries(c.fma).map(([isa, x]) => `${isa === 'sse2' ? 'sse2 mul+add' : `${isa} FMA`} ${med(x!)}`).join(', ')} GFLOP/s; DRAM read ${med(c.dram.gbs)}, L3 read ${med(c.l3.gbs)} GB/s.`,
+    '',
+    '"% of limit" divides each row by the ceiling of this CPU at the row\'s thread count: the FMA peak of the kernel set in use ' +
+      `(qkv native: ${r.qkv.simd}; qkv js and tfjs: scalar; onnxruntime: the CPU's widest) for compute-bound rows, ` +
+      'the read bandwidth of the L3 (when K, V, q and out fit in it) or of DRAM for the decode steps.',
     '',
     `Run: \`${r.command}\` on ${r.date.slice(0, 16).replace('T', ' ')} UTC; load average ${r.loadAverageAtStart ? `${r.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')} at the start, ` : ''}` +
       `${r.machine.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ')} at the end (1, 5, 15 min).`,
   ].join('\n');
 }
+
+const pct = (x: Row) => (x.pctLimit === null ? '—' : `${x.pctLimit.toFixed(0)}% ${x.limit.split(' ').slice(0, 2).join(' ')}`);
 
 /** One row per workload: the best time of each implementation family at 1 and all threads. */
 function headline(): string {
@@ -74,24 +92,25 @@ function headline(): string {
           if (!c) return '—';
           const t = ms(c.medianMs);
           const fused = c.impl.includes('fused') ? '¹' : '';
-          return c.medianMs === fastest ? `**${t}**${fused}` : `${t}${fused}`;
+          const p = c.pctLimit === null ? '' : ` (${c.pctLimit.toFixed(0)}%)`;
+          return c.medianMs === fastest ? `**${t}**${fused}${p}` : `${t}${fused}${p}`;
         })
         .join(' | ')} |`,
     );
   }
-  lines.push('', 'Median time per call; the fastest in bold. onnxruntime: the faster of its plain-op graph and its fused com.microsoft operator (¹ = fused).');
+  lines.push('', 'Median time per call; the fastest in bold; in parentheses the % of limit (of the FMA peak of the kernels in use, or for decode of the L3 or DRAM read bandwidth, on this CPU at that thread count). onnxruntime: the faster of its plain-op graph and its fused com.microsoft operator (¹ = fused).');
   return lines.join('\n');
 }
 
 function detail(): string {
   const lines = [
-    '| workload | implementation | median | ±RME | GFLOP/s | % of peak | vs qkv js | vs onnxruntime | vs tfjs |',
+    '| workload | implementation | median | ±RME | GFLOP/s | % of limit | vs qkv js | vs onnxruntime | vs tfjs |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const x of r.results) {
     lines.push(
       `| ${x.workloadName} | ${x.impl} | ${ms(x.medianMs)} | ${x.rme === null ? `(${x.samples} run${x.samples > 1 ? 's' : ''})` : `±${x.rme.toFixed(1)}%`} | ` +
-        `${x.gflops.toFixed(x.gflops < 10 ? 2 : 1)} | ${x.pctPeak.toFixed(0)}%${x.gbs !== null ? ` (${x.gbs.toFixed(1)} GB/s)` : ''} | ` +
+        `${x.gflops.toFixed(x.gflops < 10 ? 2 : 1)} | ${pct(x)}${x.gbs !== null ? ` (${x.gbs.toFixed(1)} GB/s)` : ''} | ` +
         `${times(x.vsQkvJs)} | ${times(x.vsOnnxruntime)} | ${times(x.vsTfjs)} |`,
     );
   }
@@ -110,7 +129,8 @@ const generated = [
   'Each implementation\'s output was compared with qkv\'s (max abs difference ≤ 1e-3 × max(1, |out|)) before it was timed. ' +
     'Timing: benchmark.js, median of its samples with the relative margin of error; calls over 1 s are timed by hand (the median of 3 runs; over 10 s, the one checked run). ' +
     '"vs X" is X\'s time divided by this one\'s, X at the same thread count (its fastest variant; qkv js and tfjs are single-threaded): above 1 means this row is faster. ' +
-    'Flops: 2·(D+Dv) per unmasked (query, key) pair; the layer adds 2·B·S·E·4E for the four projections.',
+    'Flops: 2·(D+Dv) per unmasked (query, key) pair (4·B·H·Sq·Sk·D non-causal, about half that causal); the layer adds 2·B·S·E·4E for the four projections. ' +
+    'Decode bytes: K + V + q + out per call.',
   '',
   detail(),
   ...(r.skipped.length || r.notes.length ? ['', 'Notes and what was not timed:', '', ...r.notes.map((n) => `- ${n}`), ...r.skipped.map((s) => `- ${s.workload}: ${s.reason}`)] : []),
@@ -124,15 +144,21 @@ function replaceBetween(text: string, begin: string, end: string, body: string, 
 }
 
 const resultsMd = `${root}bench/RESULTS.md`;
-const B = '<!-- bench/report.ts: generated from bench/results.json, begin -->';
-const E = '<!-- bench/report.ts: end -->';
+const slug = cpuSlug(r.ceilings!.cpu);
+const B = `<!-- bench/report.ts: ${slug}, begin -->`;
+const E = `<!-- bench/report.ts: ${slug}, end -->`;
 const old = existsSync(resultsMd) ? readFileSync(resultsMd, 'utf8') : '# Benchmark results\n';
+const id = r.ceilings!.cpu;
+const arch = microarchitecture(id);
+const title = `## ${id.modelName}${arch ? ` ${arch}` : ''} (${id.family !== null ? `family ${id.family} model ${id.model}, ` : ''}${slug}): qkv against the alternatives (\`npm run bench\`)`;
 writeFileSync(
   resultsMd,
-  replaceBetween(old, B, E, `## qkv against the alternatives (\`npm run bench\`)\n\n${generated}`, (t, block) => {
-    // First run: the generated section goes right under the title; what was there stays below it.
-    const nl = t.indexOf('\n');
-    return `${t.slice(0, nl + 1)}\n${block}\n\n## Earlier measurements\n${t.slice(nl + 1)}`;
+  replaceBetween(old, B, E, `${title}\n\n${generated}`, (t, block) => {
+    // A CPU not measured before: its section goes after the last generated one (the machines side by
+    // side), or right under the title.
+    const last = [...t.matchAll(/<!-- bench\/report\.ts: [^>]*, end -->\n/g)].pop();
+    const at = last ? last.index! + last[0].length : t.indexOf('\n') + 1;
+    return `${t.slice(0, at)}\n${block}\n${t.slice(at)}`;
   }),
 );
 
@@ -140,7 +166,9 @@ const readme = `${root}README.md`;
 const RB = '<!-- bench/report.ts: headline, begin -->';
 const RE = '<!-- bench/report.ts: headline, end -->';
 const text = readFileSync(readme, 'utf8');
-if (text.includes(RB)) {
+if (argv.includes('--no-readme')) {
+  console.log(`updated the ${slug} section of bench/RESULTS.md (README left as it is: --no-readme)`);
+} else if (text.includes(RB)) {
   const m = r.machine;
   writeFileSync(
     readme,
@@ -148,7 +176,7 @@ if (text.includes(RB)) {
       `${m.cpu}, ${m.logicalCpus} logical CPUs, Node ${m.node}; \`${r.command}\`, load average ${m.loadAverageAtEnd[0].toFixed(2)} at the end.\n\n${headline()}`,
       (t) => t),
   );
-  console.log('updated bench/RESULTS.md and the README headline table');
+  console.log(`updated the ${slug} section of bench/RESULTS.md and the README headline table`);
 } else {
   console.log('updated bench/RESULTS.md (README has no headline markers)');
 }

@@ -10,13 +10,14 @@
 // output is compared with qkv's before it is timed (a mismatch is reported and not timed).
 // Timing: benchmark.js (median of its samples, ±RME); calls over 1 s are timed by hand (3 runs,
 // 1 with --quick; the median); for calls over 10 s the checked run is the one sample.
-// "% of peak" divides by this machine's measured ceilings from bench/peak.json (npm run bench:peak):
-// FMA GFLOP/s (the wider of 256-bit and AVX-512) for compute-bound workloads, memory read GB/s for
-// the bandwidth-bound decode steps.
+// "% of limit" divides by the ceilings of the CPU it runs on (bench/ceilings.ts: measured at the start
+// when bench/.cache has none for this CPU): for GEMM, layer and prefill rows the FMA peak of the
+// kernel set in use at the row's thread count (qkv native: info().simd; qkv js and tfjs: scalar;
+// onnxruntime: the CPU's widest); for decode rows the read bandwidth of the L3 when K, V, q and out fit
+// in it (they are re-read call after call), else of DRAM.
 import Benchmark from 'benchmark';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import {
   Linear as LinearNative,
   MultiHeadAttention as MhaNative,
@@ -29,6 +30,7 @@ import {
   MultiHeadAttention as MhaJs,
   scaledDotProductAttention as sdpaJs,
 } from '../lib/js.js';
+import { bestIsa, describeCeilings, fmaLimit, formatPercent, loadCeilings, percentOf, readLimit, type Limit } from './ceilings.js';
 import { gemmPlain, layerFused, layerPlain, modelBytes, sdpaFused, sdpaPlain, type LayerWeightsT, type OnnxGraph } from './onnx.js';
 
 // ---- workloads ------------------------------------------------------------------------------------
@@ -72,27 +74,7 @@ if (selected.length === 0) {
 }
 
 // ---- machine ceilings ---------------------------------------------------------------------------------
-interface Peak {
-  fmaGflops1: number; fmaGflopsAll: number; fma512Gflops1?: number; fma512GflopsAll?: number;
-  readGBs1: number; readGBsAll: number; cacheReadGBs1?: number; cacheReadGBsAll?: number; cacheBufferMiB?: number;
-  threads: number; source: string;
-}
-const peakFile = fileURLToPath(new URL('peak.json', import.meta.url));
-const peak: Peak = existsSync(peakFile)
-  ? { ...(JSON.parse(readFileSync(peakFile, 'utf8')) as Peak), source: 'bench/peak.json' }
-  : // Stated default when bench:peak has not run: one AVX2 core with two FMA ports at ~3 GHz
-    // (2 × 8 lanes × 2 flops × 3 GHz = 96 GFLOP/s) and ~10 GB/s of read bandwidth per thread.
-    { fmaGflops1: 96, fmaGflopsAll: 96 * os.availableParallelism(), readGBs1: 10, readGBsAll: 10 * os.availableParallelism(), threads: os.availableParallelism(), source: 'default (no bench/peak.json: run npm run bench:peak)' };
-
-/** The machine's compute ceiling at a thread count: the wider of its 256-bit and AVX-512 FMA peaks. */
-const flopPeak = (threads: number) =>
-  threads === 1 ? Math.max(peak.fmaGflops1, peak.fma512Gflops1 ?? 0) : Math.max(peak.fmaGflopsAll, peak.fma512GflopsAll ?? 0);
-/** Read bandwidth for a working set of `bytes` re-read call after call: cache-resident when it fits the small-buffer measurement. */
-function readPeak(threads: number, bytes: number): { gbs: number; where: string } {
-  const small = (peak.cacheBufferMiB ?? 0) * 1048576;
-  if (bytes <= small && peak.cacheReadGBs1) return { gbs: threads === 1 ? peak.cacheReadGBs1 : peak.cacheReadGBsAll ?? peak.cacheReadGBs1, where: `${peak.cacheBufferMiB} MiB buffer` };
-  return { gbs: threads === 1 ? peak.readGBs1 : peak.readGBsAll, where: 'DRAM' };
-}
+const { ceilings, source: ceilingsSource } = loadCeilings({ quick });
 
 // ---- helpers ------------------------------------------------------------------------------------------
 function randn(n: number, seed: number): Float32Array {
@@ -231,6 +213,14 @@ const tfVersion = tf ? tf.version_core : null;
 
 const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
 
+/** The ceiling a row is held to: read bandwidth for the bandwidth-bound decode steps, else the FMA peak of its kernels. */
+function limitOf(impl: Impl, p: Prepared): Limit | null {
+  if (!ceilings) return null;
+  if (p.bytes !== undefined) return readLimit(ceilings, impl.threads, p.bytes);
+  const simd = impl.family === 'qkv-native' ? native.simd : impl.family === 'onnxruntime' ? bestIsa(ceilings.cpu) : 'js';
+  return fmaLimit(ceilings, simd, impl.threads);
+}
+
 /** ONNX Runtime sessions for a graph on 1 and all threads; feeds built once. */
 async function ortImpls(
   label: string, graph: () => OnnxGraph, feeds: () => Record<string, { data: Float32Array; dims: number[] }>,
@@ -313,7 +303,7 @@ async function prepare(w: Workload): Promise<Prepared> {
       });
     }
     const decode = Sq === 1;
-    return { flops: attentionFlops(w.s), bytes: decode ? (k.length + v.length) * 4 : undefined, impls, notes };
+    return { flops: attentionFlops(w.s), bytes: decode ? (k.length + v.length + q.length + outN.length) * 4 : undefined, impls, notes };
   }
 
   if (w.kind === 'gemm') {
@@ -435,7 +425,7 @@ async function time(impl: Impl, estimateMs: number): Promise<Timing> {
 interface Row {
   workload: string; workloadName: string; impl: string; family: Impl['family']; threads: number;
   medianMs: number; rme: number | null; samples: number; method: Timing['method'];
-  gflops: number; gbs: number | null; pctPeak: number; peakKind: string;
+  gflops: number; gbs: number | null; pctLimit: number | null; limit: string; limitValue: number | null;
   maxAbsDiff: number; vsQkvJs: number | null; vsOnnxruntime: number | null; vsTfjs: number | null;
 }
 const rows: Row[] = [];
@@ -447,11 +437,7 @@ console.log(
   `qkv ${native.version} | backend ${native.backend} (${native.simd}), ${allThreads} thread(s) | ${cpu} | ${os.cpus().length} logical CPUs | node ${process.version}`,
 );
 console.log(`peers: onnxruntime-node ${ortVersion ?? '—'}, @tensorflow/tfjs-core ${tfVersion ?? '—'} (cpu backend)`);
-console.log(
-  `peak: FMA ${peak.fmaGflops1} GFLOP/s (256-bit)${peak.fma512Gflops1 ? ` / ${peak.fma512Gflops1} (AVX-512)` : ''} on 1 thread, ` +
-    `${peak.fmaGflopsAll}${peak.fma512GflopsAll ? ` / ${peak.fma512GflopsAll}` : ''} on ${peak.threads}; read ${peak.readGBs1} / ${peak.readGBsAll} GB/s (DRAM)` +
-    `${peak.cacheReadGBs1 ? `, ${peak.cacheReadGBs1} / ${peak.cacheReadGBsAll} GB/s (${peak.cacheBufferMiB} MiB buffer)` : ''} [${peak.source}]`,
-);
+console.log(ceilings ? `limits: ${describeCeilings(ceilings, ceilingsSource)}` : 'limits: not measured on this CPU ("% of limit" left blank)');
 console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${quick ? ' | --quick' : ''}`);
 if (native.backend !== 'native') console.log(`native backend unavailable: ${native.nativeError}`);
 for (const n of peerNotes) console.log(`note: ${n}`);
@@ -459,7 +445,7 @@ console.log('');
 
 const fmt = (ms: number) => ms.toFixed(ms < 1 ? 4 : ms < 100 ? 2 : 1);
 const fx = (x: number | null) => (x === null ? '—' : `${x.toFixed(x < 10 ? 2 : 1)}×`);
-console.log('| workload | implementation | median ms | ±RME | GFLOP/s | % of peak | vs qkv js | vs onnxruntime | vs tfjs |');
+console.log('| workload | implementation | median ms | ±RME | GFLOP/s | % of limit | vs qkv js | vs onnxruntime | vs tfjs |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
 
 let failures = 0;
@@ -510,8 +496,8 @@ for (const [wi, w] of selected.entries()) {
     const secs = t.medianMs / 1e3;
     const gflops = p.flops / 1e9 / secs;
     const gbs = p.bytes ? p.bytes / 1e9 / secs : null;
-    const bw = p.bytes ? readPeak(impl.threads, p.bytes) : null;
-    const pct = gbs !== null && bw ? (100 * gbs) / bw.gbs : (100 * gflops) / flopPeak(impl.threads);
+    const limit = limitOf(impl, p);
+    const pct = percentOf(gbs ?? gflops, limit);
     // Speedups: the peer's time over this one's, at the same thread count (qkv js and tfjs are 1 thread).
     const js = best('qkv-js', 1);
     const ortT = best('onnxruntime', impl.threads);
@@ -519,7 +505,7 @@ for (const [wi, w] of selected.entries()) {
     const row: Row = {
       workload: w.id, workloadName: w.name, impl: impl.label, family: impl.family, threads: impl.threads,
       medianMs: t.medianMs, rme: t.rme, samples: t.samples, method: t.method,
-      gflops, gbs, pctPeak: pct, peakKind: bw ? `read (${bw.where})` : 'fma', maxAbsDiff: diff,
+      gflops, gbs, pctLimit: pct, limit: limit ? `${limit.label} ${limit.value} ${limit.unit}` : 'none', limitValue: limit?.value ?? null, maxAbsDiff: diff,
       vsQkvJs: js && impl.family !== 'qkv-js' ? js / t.medianMs : null,
       vsOnnxruntime: ortT && impl.family !== 'onnxruntime' ? ortT / t.medianMs : null,
       vsTfjs: tfT && impl.family !== 'tfjs' ? tfT / t.medianMs : null,
@@ -527,7 +513,7 @@ for (const [wi, w] of selected.entries()) {
     rows.push(row);
     console.log(
       `| ${w.name} | ${impl.label} | ${fmt(t.medianMs)} | ${t.rme === null ? `(${t.samples} run${t.samples > 1 ? 's' : ''})` : `±${t.rme.toFixed(1)}%`} | ` +
-        `${gflops.toFixed(gflops < 10 ? 2 : 1)} | ${pct.toFixed(0)}%${gbs !== null ? ` (${gbs.toFixed(1)} GB/s)` : ''} | ${fx(row.vsQkvJs)} | ${fx(row.vsOnnxruntime)} | ${fx(row.vsTfjs)} |`,
+        `${gflops.toFixed(gflops < 10 ? 2 : 1)} | ${formatPercent(pct, limit)}${gbs !== null ? ` (${gbs.toFixed(1)} GB/s)` : ''} | ${fx(row.vsQkvJs)} | ${fx(row.vsOnnxruntime)} | ${fx(row.vsTfjs)} |`,
     );
   }
 }
@@ -535,8 +521,8 @@ for (const [wi, w] of selected.entries()) {
 console.log('');
 console.log(
   'median ms: benchmark.js median of its samples (±RME), or the median of timed runs for calls over 1 s. ' +
-    '% of peak: of the machine\'s measured FMA peak at the same thread count (the wider of 256-bit and AVX-512; qkv runs AVX-512 where the CPU has it, see info().simd in the header); ' +
-    'for decode (bandwidth-bound) of the measured read bandwidth (a 16 MiB buffer when K and V fit in it, else DRAM). ' +
+    `% of limit: of this CPU's measured ceiling at the row's thread count: the FMA peak of the kernel set in use (qkv native: ${native.simd}; qkv js, tfjs: scalar; onnxruntime: ${ceilings ? bestIsa(ceilings.cpu) : 'the widest'}), ` +
+    'or for decode (bandwidth-bound; bytes = K + V + q + out per call) the read bandwidth of the L3 when those fit in it, else of DRAM. ' +
     'vs X: X\'s time / this time, X at the same thread count (its fastest variant); > 1 means this is faster.',
 );
 for (const s of skipped) console.log(`skipped: ${s.workload} ${s.reason.startsWith(s.impl) ? s.reason : `${s.impl}: ${s.reason}`}`);
@@ -553,7 +539,7 @@ if (jsonFile) {
     },
     qkv: native,
     peers: { 'onnxruntime-node': ortVersion, '@tensorflow/tfjs-core': tfVersion },
-    peak,
+    ceilings, ceilingsSource,
     workloads: selected.map((w) => ({ id: w.id, name: w.name })),
     results: rows,
     skipped,

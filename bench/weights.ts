@@ -8,18 +8,16 @@
 // and the bench checks that their outputs are bitwise equal before timing anything.
 //
 // A decode step is bandwidth-bound: it reads every packed weight once plus the cache, so the
-// figure is GB/s of those bytes, set against this machine's read bandwidth measured in the same
-// run by bench/peak.cc (compiled into build/peak, as `npm run bench:peak` does; this script does
-// not rewrite bench/peak.json). In a model every layer's weights come from DRAM, and this VM
+// figure is GB/s of those bytes, set against this CPU's read bandwidth (bench/ceilings.ts: DRAM's, or
+// the L3's if all the copies below fit in it; measured when bench/.cache has none for this CPU;
+// `npm run bench:peak` measures again). In a model every layer's weights come from DRAM, and this VM
 // reports an L3 (480 MiB) larger than one layer's weights, so each timed step runs `--copies`
 // layers (default 8: 1.3 GB of float32 weights, 0.67 GB of bfloat16) one after another, each with
 // its own cache, as a decoder's layers do, and the figure is per layer. (Flushing with a big
 // TypedArray fill does not do it: memset's non-temporal stores leave the cache in place.)
 // float32 and bfloat16 steps alternate, so their ratio comes from one run on whatever load the
 // machine had.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { describeCeilings, formatPercent, loadCeilings, percentOf, readLimit } from './ceilings.js';
 import { MultiHeadAttention, info, setThreads } from '../lib/index.js';
 import { widenHalves } from '../lib/kernels/half.js';
 
@@ -108,29 +106,18 @@ for (let r = 0; r < steps; r++) {
   }
 }
 
-// Read bandwidth of this machine now, as bench/peak.cc measures it (1 GiB buffer).
-function readGBs(): number | undefined {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const exe = `${root}build/peak`;
-  if (!existsSync(exe)) {
-    const cc = spawnSync(process.env.CXX ?? 'g++', ['-O2', '-std=c++17', ...(process.arch === 'x64' ? ['-mavx2', '-mfma'] : []), '-pthread', `${root}bench/peak.cc`, '-o', exe]);
-    if (cc.status !== 0) return undefined;
-  }
-  const run = spawnSync(exe, [String(i.threads), '1024', '16'], { encoding: 'utf8' });
-  if (run.status !== 0) return undefined;
-  const m = JSON.parse(run.stdout) as Record<string, number>;
-  return i.threads > 1 ? m.readGBsAll : m.readGBs1;
-}
-const dram = readGBs();
+const { ceilings, source } = loadCeilings();
+console.log(ceilings ? `limits: ${describeCeilings(ceilings, source)}` : 'limits: not measured on this CPU ("% of limit" left blank)');
 
 const cacheBytes = 2 * L * Hkv * Dh * 4;
 const row = (name: string, ms: number, bytes: number) => {
   const gbs = bytes / ms / 1e6;
-  return `| ${name} | ${ms.toFixed(2)} ms | ${MB(bytes)} MB | ${gbs.toFixed(1)} GB/s | ${dram ? `${((100 * gbs) / dram).toFixed(0)}%` : '—'} |`;
+  const limit = ceilings ? readLimit(ceilings, i.threads, copies * bytes) : null; // every copy is read between two reads of one
+  return `| ${name} | ${ms.toFixed(2)} ms | ${MB(bytes)} MB | ${gbs.toFixed(1)} GB/s | ${formatPercent(percentOf(gbs, limit), limit)} |`;
 };
 const dF = median(decodeMs.f32), dB = median(decodeMs.bf16);
-console.log(`\ndecode step per layer, L = ${L}, float32 KV cache; median of ${steps} passes over ${copies} layers; read bandwidth now: ${dram?.toFixed(2) ?? '?'} GB/s`);
-console.log('| weights | step | bytes read (weights + K/V) | GB/s | % of read bandwidth |');
+console.log(`\ndecode step per layer, L = ${L}, float32 KV cache; median of ${steps} passes over ${copies} layers`);
+console.log('| weights | step | bytes read (weights + K/V) | GB/s | % of limit |');
 console.log('|---|---|---|---|---|');
 console.log(row('float32', dF, weightBytes.f32 + cacheBytes));
 console.log(row('bfloat16', dB, weightBytes.bf16 + cacheBytes));
