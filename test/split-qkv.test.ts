@@ -1,6 +1,10 @@
 // examples/split-qkv.mjs undoes GPT-NeoX's / BLOOM's per-head interleaved fused query_key_value
 // ([H, 3, Dh] rows) into separate q, k, v weights and biases.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { root } from './helpers.js';
 // @ts-expect-error a plain-JS example without type declarations
 import { splitFusedQkv } from '../examples/split-qkv.mjs';
 
@@ -58,4 +62,18 @@ test('rejects a weight or bias of the wrong size', () => {
   expect(() => splitFusedQkv(weight.subarray(1), bias, { numHeads: H, headDim: Dh, embedDim: E })).toThrow(RangeError);
   expect(() => splitFusedQkv(weight, bias.subarray(1), { numHeads: H, headDim: Dh, embedDim: E })).toThrow(RangeError);
   expect(() => splitFusedQkv(weight, bias, { numHeads: 0, headDim: Dh, embedDim: E })).toThrow(RangeError);
+});
+
+// The README's block under "### Weights: safetensors names" runs as written from the checkout
+// (it imports 'qkv', i.e. dist/, and ./examples/split-qkv.mjs).
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+test.skipIf(!existsSync(dist))('the README splitFusedQkv block runs and prints "160 true"', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const at = readme.indexOf('### Weights: safetensors names');
+  expect(at).toBeGreaterThanOrEqual(0);
+  const block = /^```js\n([\s\S]*?)^```$/m.exec(readme.slice(at))![1]!;
+  expect(block).toContain('splitFusedQkv(');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', block], { cwd: root, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.stdout.trim()).toBe('160 true');
 });
