@@ -216,14 +216,17 @@ const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 function randomCheckpoint() {
   const config = {
     hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 128,
-    num_hidden_layers: 2, vocab_size: 97, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
+    num_hidden_layers: 2, vocab_size: 97, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false,
     rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
   };
   let seed = 20240731;
   const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2;
   const random = (n, scale, offset = 0) => ({ dtype: 'F32', data: Float32Array.from({ length: n }, () => offset + rand() * scale) });
   const { hidden_size: E, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh, intermediate_size: I } = config;
-  const tensors = new Map([['model.embed_tokens.weight', random(config.vocab_size * E, 1)], ['model.norm.weight', random(E, 0.2, 1)]]);
+  const tensors = new Map([
+    ['model.embed_tokens.weight', random(config.vocab_size * E, 1)], ['model.norm.weight', random(E, 0.2, 1)],
+    ['lm_head.weight', random(config.vocab_size * E, 1)],   // untied: tied random embeddings just repeat the last token
+  ]);
   for (let l = 0; l < config.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
     tensors.set(`${p}input_layernorm.weight`, random(E, 0.2, 1));
