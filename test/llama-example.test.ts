@@ -46,7 +46,7 @@ const tensor = (shape: number[], scale: number, offset = 0) =>
 
 function weights(tied: boolean): Map<string, { shape: number[]; data: Float32Array }> {
   const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  t.set('model.embed_tokens.weight', tensor([V, E], 1));
+  t.set('model.embed_tokens.weight', tensor([V, E], tied ? 0.05 : 1));   // tied: small, or the residual just repeats the last token
   for (let l = 0; l < config.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
     t.set(`${p}input_layernorm.weight`, tensor([E], 0.3, 1));
