@@ -1,7 +1,8 @@
 // Rotary position embeddings (RoPE): the frequencies a model's settings resolve to, and the
-// applyRotaryEmbedding call (validated into a RopePlan for either backend). The frequencies are
-// computed in float64 as Hugging Face's rope init functions compute them (modeling_rope_utils.py:
-// default, 'linear', 'llama3', 'yarn'); a layer computes them once, at construction.
+// applyRotaryEmbedding call (validated into a RopePlan for either backend). The frequencies follow
+// the formulas of Hugging Face's rope init functions (modeling_rope_utils.py: default, 'linear',
+// 'llama3', 'yarn'), evaluated in float64 (Hugging Face evaluates them in float32, so its values
+// differ from these by float32 rounding); a layer computes them once, at construction.
 import type { RopePlan } from './plan.js';
 import { stridesFor } from './plan.js';
 import type { RotaryEmbeddingAsyncOptions, RotaryFrequencies } from './types.js';
@@ -17,8 +18,8 @@ const ASYNC_OPTIONS = new Set([...OPTIONS, 'signal']);
 
 /**
  * The frequencies f_t (t < rotaryDim/2) and attention factor that rotary settings resolve to, for
- * heads of headDim values, exactly as Hugging Face's `rope_init_fn` of that `rope_type` computes
- * them (in float64). `rope` is validated as the `rope` option of applyRotaryEmbedding.
+ * heads of headDim values, by the formulas of Hugging Face's `rope_init_fn` of that `rope_type`
+ * (evaluated in float64; Hugging Face's float32 values differ by their rounding). `rope` is validated as the `rope` option of applyRotaryEmbedding.
  * @example
  * rotaryFrequencies(128, { theta: 500000, scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } });
  */

@@ -57,7 +57,13 @@ void RunRope(const RopeArgs& a) {
   const RopeKernelTable& k = Kernels().rope;
   const int64_t tokens = a.B * a.S;
   const int64_t items = (tokens + kTokensPerItem - 1) / kTokensPerItem;
-  const int slots = tokens * a.H * a.D < kMinParallelFloats ? 1 : ParallelSlots(items);
+  // Tokens run in parallel only when no two of them can share memory: the 'bshd' and 'bhsd'
+  // layouts (or sparser). Any other strides (the binding accepts them as long as every vector
+  // stays inside x) run on one thread, so overlapping vectors are at worst rewritten in order.
+  const bool bshd = a.sh >= a.D && a.ss >= a.H * a.sh && a.sb >= a.S * a.ss;
+  const bool bhsd = a.ss >= a.D && a.sh >= a.S * a.ss && a.sb >= a.H * a.sh;
+  const bool disjoint = (a.H == 1 || a.sh >= a.D) && (bshd || bhsd);
+  const int slots = !disjoint || tokens * a.H * a.D < kMinParallelFloats ? 1 : ParallelSlots(items);
   std::vector<float> angles(static_cast<size_t>(slots) * 2 * static_cast<size_t>(std::max<int64_t>(a.half, 1)));
   ParallelFor(items, slots, [&](int64_t item, int slot) {
     float* cos = angles.data() + static_cast<size_t>(slot) * 2 * static_cast<size_t>(std::max<int64_t>(a.half, 1));

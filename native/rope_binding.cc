@@ -13,6 +13,8 @@
 // Also the 'rope' op of runAsync (native/async_binding.cc).
 #include <napi.h>
 
+#include <cfloat>
+#include <cmath>
 #include <new>
 #include <string>
 
@@ -30,6 +32,13 @@ int64_t TypedLength(const Napi::Value& v, const char* name, napi_typedarray_type
     ExpectTyped(v, name, type, Extent{1, {}, 0, nullptr});  // throws the TypeError
   }
   return static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength());
+}
+
+// A finite number that a float holds (a double past FLT_MAX would not convert).
+float ExpectFloat(const Napi::Env& env, const Napi::Value& v, const char* name) {
+  const double x = ExpectFinite(v, name);
+  if (std::fabs(x) > static_cast<double>(FLT_MAX)) ThrowRange(env, name, "a finite float32", std::to_string(x));
+  return static_cast<float>(x);
 }
 
 Extent Exactly(const char* formula_name, int64_t length) {
@@ -78,7 +87,10 @@ RopeArgs ReadRopeArgs(Napi::Env env, const Napi::Value* args) {
   a.interleaved = dims[kRopeInterleaved] == 1;
   a.norm_span = static_cast<RopeNormSpan>(dims[kRopeNormSpan]);
 
-  // The last element any vector reaches, each term bounded (2^40) so the sum cannot overflow.
+  // The work itself is bounded like every other length (strides of 0 would otherwise let a
+  // 1-element x stand for 2^62 vectors), and so is the last element any vector reaches (each term
+  // bounded by 2^40, so the sum cannot overflow).
+  CheckedProduct(env, {a.B, a.S, a.H, a.D}, "x");
   const int64_t reach = CheckedProduct(env, {a.B - 1, a.sb}, "x") + CheckedProduct(env, {a.S - 1, a.ss}, "x") +
                         CheckedProduct(env, {a.H - 1, a.sh}, "x") + a.D;
   const int64_t n = TypedLength(args[0], "x", napi_float32_array);
@@ -96,9 +108,9 @@ RopeArgs ReadRopeArgs(Napi::Env env, const Napi::Value* args) {
     if (a.half < 1 || 2 * a.half > a.D) ThrowLength(env, "invFreq", "rotaryDim/2 in [1, D/2 = " + std::to_string(a.D / 2) + "]", a.half);
     a.inv_freq = static_cast<const double*>(ExpectTyped(args[4], "invFreq", napi_float64_array, Exactly("half", a.half)));
   }
-  a.attention_factor = static_cast<float>(ExpectFinite(args[6], "attentionFactor"));
-  a.eps = static_cast<float>(ExpectFinite(args[7], "normEps"));
-  a.offset = static_cast<float>(ExpectFinite(args[8], "normOffset"));
+  a.attention_factor = ExpectFloat(env, args[6], "attentionFactor");
+  a.eps = ExpectFloat(env, args[7], "normEps");
+  a.offset = ExpectFloat(env, args[8], "normOffset");
   if (a.norm_span == RopeNormSpan::kNone) {
     a.norm = nullptr;
   } else {

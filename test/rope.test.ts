@@ -199,5 +199,9 @@ describe('bad input: clear errors, nothing written', () => {
     expectError(() => nativeBinding!.rope(x, x, normDims, null, inv, new Float32Array(7), 1, 1e-6, 0), RangeError, /norm\.length/);
     const stride = Int32Array.of(1, 3, 2, 8, 48, 16, 9, 0, 0);
     expectError(() => nativeBinding!.rope(x, x, stride, null, inv, null, 1, 0, 0), RangeError, /x\.length/);
+    // Strides of 0 would let a short x stand for any number of vectors: the work is bounded too.
+    const huge = Int32Array.of(0x7fffffff, 0x7fffffff, 0x7fffffff, 8, 0, 0, 0, 0, 0);
+    expectError(() => nativeBinding!.rope(x, x, huge, null, inv, null, 1, 0, 0), RangeError, /x/);
+    expectError(() => nativeBinding!.rope(x, x, dims, new Int32Array(3), inv, null, 1e300, 0, 0), RangeError, /attentionFactor/);
   });
 });

@@ -1,7 +1,9 @@
 // The TypeScript kernel of a RopePlan (lib/plan.ts): per token, RMSNorm of each head (or of the
-// whole vector), then the rotation of the first rotaryDim values of each head. The same algorithm
-// as native/rope.cc: angles in float64, cos and sin (times attentionFactor) rounded to float32 once
-// per token and shared by its heads; the norm's sum of squares in float64.
+// whole vector), then the rotation of the first rotaryDim values of each head. The same steps as
+// native/rope.cc: angles in float64, cos and sin (times attentionFactor) rounded to float32 once
+// per token and shared by its heads. The arithmetic differs in rounding only: here the norm's sum
+// of squares and the products are float64, there float32 (SIMD), so the backends agree to float32
+// rounding, not bit for bit.
 import type { RopePlan } from '../plan.js';
 
 export function ropeJs(p: RopePlan): void {
