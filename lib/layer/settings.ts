@@ -124,8 +124,8 @@ export function qkPass(
  */
 export function forwardPositions(v: unknown, B: number, S: number, base: Int32Array | null): Int32Array {
   const name = 'options.positions';
-  const out = new Int32Array(B * S);
   if (v === undefined) {
+    const out = new Int32Array(B * S);
     for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) out[b * S + i] = (base ? base[b]! : 0) + i;
     return out;
   }
@@ -133,7 +133,5 @@ export function forwardPositions(v: unknown, B: number, S: number, base: Int32Ar
   if (shared && base && base.some((n) => n !== base[0])) {
     throw rangeError(name, `B*S = ${B}*${S} positions (the cache's sequences have different lengths: ${Array.from(base).join(', ')})`, v);
   }
-  const p = expectPositions(name, v, B, S);
-  out.set(p);
-  return out;
+  return expectPositions(name, v, B, S); // already a fresh [B·S] array
 }
