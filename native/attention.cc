@@ -122,7 +122,11 @@ Plan MakePlan(const AttnArgs& a, const KernelTable& kt) {
   p.G = s.H / s.Hkv;
   p.Gt = Min(p.G, Br);
   p.Pt = Br / p.Gt;
-  p.Ht = s.Sq == 1 && p.G <= kMaxDecodeGroup ? Min(s.Hkv, Br / p.G) : 1;
+  // Several kv heads per tile only where their slices of one key row are adjacent ([B, S, Hkv, D]):
+  // a tile then streams whole key rows. Where each head's keys are contiguous ([B, Hkv, S, D]),
+  // one head per tile already streams one contiguous region, and more would interleave streams.
+  const bool heads_adjacent = p.ks.h < p.ks.s && p.vs.h < p.vs.s;
+  p.Ht = s.Sq == 1 && p.G <= kMaxDecodeGroup && heads_adjacent ? Min(s.Hkv, Br / p.G) : 1;
   p.Rt = p.Ht * p.Gt * Min(p.Pt, s.Sq);
   p.n_hk = CeilDiv(s.Hkv, p.Ht);
   p.n_g = CeilDiv(p.G, p.Gt);

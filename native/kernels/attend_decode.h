@@ -123,5 +123,144 @@ void PvOneRow(const float* p, int64_t ldp, const KV* v, int64_t vs, int64_t bc, 
   }
 }
 
+// Single-row decode: a tile whose every kv head has one query row (Sq = 1 and G = 1: MHA decode,
+// or a lone row), all rows over one key range, with no softcap, ALiBi, mask, scores or weights.
+// The general path holds scores transposed (keys down, rows across), so one row fills one lane of
+// each vector: per key a horizontal sum, a padded vector through exp and a strided store. Here one
+// row's scores lie along the keys instead: eight keys' dot products reduce together (V::sums8),
+// and the block's max, exp and sum run W keys per vector, with one rescale of O per block.
+inline bool SingleRowDecode(const AttnTile& t) {
+  if (t.n_rows != t.kv_heads || t.softcap > 0.0f || t.alibi || t.mask_kind != MaskKind::kNone) return false;
+  for (int64_t r = 0; r < t.n_rows; ++r) {
+    const TileRow& row = t.rows[r];
+    if (row.scores != nullptr || row.key_begin != t.rows[0].key_begin || row.key_end != t.rows[0].key_end) return false;
+  }
+  return true;
+}
+
+// s[0, bc) = scale * (q . k_c): eight keys at a time (eight FMA chains over D, one reduction for
+// all eight), then one at a time; the D % W leftovers added after the vector sum, as DotMicro does.
+template <class V, class KV>
+inline void RowScores(const float* q, const KV* k, int64_t ks, int64_t bc, int64_t D, float scale, float* s,
+                      const KV* v, int64_t vs, int64_t Dv) {
+  using T = typename V::T;
+  constexpr int64_t W = V::W;
+  const int64_t Dw = D / W * W;
+  int64_t c = 0;
+  for (; c + 8 <= bc; c += 8) {
+    const KV* kc = k + c * ks;
+    if (v != nullptr) {
+      const char* vc = reinterpret_cast<const char*>(v + c * vs);
+      for (int kk = 0; kk < 8; ++kk, vc += vs * sizeof(KV)) {
+        for (int64_t x = 0; x < Dv * int64_t{sizeof(KV)}; x += 64) V::prefetch(reinterpret_cast<const float*>(vc + x));
+      }
+    }
+    T acc[8];
+    QKV_UNROLL for (int kk = 0; kk < 8; ++kk) acc[kk] = V::zero();
+    for (int64_t d = 0; d < Dw; d += W) {
+      const T qv = V::load(q + d);
+      QKV_UNROLL for (int kk = 0; kk < 8; ++kk) acc[kk] = V::fmadd(acc[kk], qv, LoadKv<V>(kc + kk * ks + d));
+    }
+    V::sums8(acc, s + c);
+    if (Dw < D) {
+      for (int kk = 0; kk < 8; ++kk) {
+        for (int64_t d = Dw; d < D; ++d) s[c + kk] = s[c + kk] + q[d] * KvToFloat(kc[kk * ks + d]);
+      }
+    }
+  }
+  for (; c < bc; ++c) DotMicro<V, 1, 1>(&q, k + c * ks, ks, D, 1.0f, s + c, 1);
+  ScaleRow<V>(s, scale, bc);
+}
+
+// The scalar e^x through the vector exp (no std:: math in these headers), for one value per block.
+template <class V>
+inline float ExpOne(float x) {
+  float lanes[V::W];
+  V::store(lanes, V::exp(V::set1(x)));
+  return lanes[0];
+}
+
+// Attention for a tile that SingleRowDecode accepts; same contract as AttendTile (partial_ml,
+// row_ml, sinks, every key blocked -> zeros). Workspace: s (Bc) in St's place, O (n, Dv), m, l.
+template <class V, class KV>
+void AttendSingleRows(const AttnTile& t, float* ws) {
+  using T = typename V::T;
+  constexpr int64_t W = V::W, Br = V::kBr, Bc = V::kBc;
+  const int64_t D = t.D, Dv = t.Dv, n = t.n_rows;
+  const TileRow* rows = t.rows;
+  // Several heads: short blocks, so that one block of every head (kDecodeBlock rows of Hkv * D
+  // elements in a [B, S, Hkv, D] cache) is what the hardware streams at a time.
+  const int64_t block = n > 1 ? kDecodeBlock : Bc;
+  float* s = ws + RoundUp(D * Br, 16);
+  float* o = s + RoundUp(Bc * Br, 16);
+  float* m = o + RoundUp(Br * Dv, 16);
+  float* l = m + RoundUp(Br, 16);
+  const KV* tk = static_cast<const KV*>(t.k);
+  const KV* tv = static_cast<const KV*>(t.v);
+  Fill(o, 0.0f, n * Dv);
+  for (int64_t r = 0; r < n; ++r) {  // a sink of -inf is no sink: (m, l) stays (-inf, 0)
+    m[r] = rows[r].sink;
+    l[r] = rows[r].sink != -kInf ? 1.0f : 0.0f;
+  }
+  const int64_t key_lo = Max(t.key_begin, rows[0].key_begin), key_hi = rows[0].key_end;
+  for (int64_t j0 = key_lo; j0 < key_hi; j0 += block) {
+    const int64_t bc = Min(block, key_hi - j0);
+    const int64_t bw = RoundUp(bc, W);
+    for (int64_t r = 0; r < n; ++r) {
+      const KV* kb = tk + j0 * t.k_stride + r * t.k_head_stride;
+      const KV* vb = tv + j0 * t.v_stride + r * t.v_head_stride;
+      RowScores<V>(rows[r].q, kb, t.k_stride, bc, D, t.scale, s, vb, t.v_stride, Dv);
+      Fill(s + bc, -kInf, bw - bc);  // the last vector's lanes past the block: e^-inf = 0
+      T mx = V::set1(-kInf);
+      for (int64_t c = 0; c < bw; c += W) mx = V::max(mx, V::load(s + c));
+      float lanes[W];
+      V::store(lanes, mx);
+      float bmax = lanes[0];
+      for (int64_t x = 1; x < W; ++x) bmax = lanes[x] > bmax || lanes[x] != lanes[x] ? lanes[x] : bmax;
+      const float m_old = m[r];
+      const float m_new = m_old > bmax || m_old != m_old ? m_old : bmax;
+      const float ref = m_new == -kInf ? 0.0f : m_new;
+      // An unchanged max rescales by exactly 1, also when it is infinite (a sink of +inf).
+      const float a = m_old == m_new ? 1.0f : ExpOne<V>(m_old - ref);
+      const T vref = V::set1(ref);
+      T sum = V::zero();
+      for (int64_t c = 0; c < bw; c += W) {
+        const T e = V::exp(V::sub(V::load(s + c), vref));
+        V::store(s + c, e);
+        sum = V::add(sum, e);
+      }
+      m[r] = m_new;
+      l[r] = a * l[r] + V::sum(sum);
+      if (a != 1.0f) ScaleRow<V>(o + r * Dv, a, Dv);
+      if (n == 1 && j0 + block < key_hi) {  // the next block's keys, while P.V streams this block's values
+        const char* kn = reinterpret_cast<const char*>(kb + block * t.k_stride);
+        const int64_t bn = Min(block, key_hi - j0 - block);
+        for (int64_t c = 0; c < bn; ++c, kn += t.k_stride * sizeof(KV)) {
+          for (int64_t x = 0; x < D * int64_t{sizeof(KV)}; x += 64) V::prefetch(reinterpret_cast<const float*>(kn + x));
+        }
+      }
+      PvOneRow<V>(s, 1, vb, t.v_stride, bc, Dv, o + r * Dv);
+    }
+  }
+
+  for (int64_t r = 0; r < n; ++r) {
+    if (t.partial_ml != nullptr) {  // split over keys: (m, l, unnormalized O); the driver merges
+      t.partial_ml[2 * r] = m[r];
+      t.partial_ml[2 * r + 1] = l[r];
+      for (int64_t x = 0; x < Dv; ++x) rows[r].out[x] = o[r * Dv + x];
+      continue;
+    }
+    if (t.row_ml != nullptr) {
+      t.row_ml[2 * r] = m[r];
+      t.row_ml[2 * r + 1] = l[r];
+    }
+    if (l[r] == 0.0f) {
+      Fill(rows[r].out, 0.0f, Dv);  // every key blocked: zeros, even where V holds inf or NaN
+    } else {
+      ScaleInto<V>(rows[r].out, o + r * Dv, 1.0f / l[r], Dv);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qkv

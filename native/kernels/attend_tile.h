@@ -93,6 +93,7 @@ void AttendTile(const AttnTile& t, float* ws) {
   constexpr int64_t W = V::W, Br = V::kBr, Bc = V::kBc;
   static_assert(Br % (V::kC * V::W) == 0 && Bc % V::W == 0, "tile sizes must be whole vectors");
   static_assert(kDecodeBlock <= Bc, "St holds Bc keys");
+  if (SingleRowDecode(t)) return AttendSingleRows<V, KV>(t, ws);
   const int64_t D = t.D, Dv = t.Dv, n = t.n_rows;
   const int64_t np = RoundUp(n, W);
   const TileRow* rows = t.rows;

@@ -56,6 +56,13 @@ struct V {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // Eight sums in one vector: two rounds of hadd leave a[i]'s halves in lane i of each 128-bit
+  // half (i < 4 in the first result, the rest in the second); one cross-half add finishes them.
+  static void sums8(const T* a, float* out) {
+    const __m256 s0123 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 s4567 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31)));
+  }
   static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
   static T exp(T x) { return ExpCephes<V>(x); }
   static T tanh(T x) { return TanhCephes<V>(x); }

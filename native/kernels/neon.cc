@@ -43,6 +43,10 @@ struct V {
     return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
   }
   static float sum(T x) { return vaddvq_f32(x); }
+  static void sums8(const T* a, float* out) {  // pairwise adds: vpaddq(x, y) = [x0+x1, x2+x3, y0+y1, y2+y3]
+    vst1q_f32(out, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
+    vst1q_f32(out + 4, vpaddq_f32(vpaddq_f32(a[4], a[5]), vpaddq_f32(a[6], a[7])));
+  }
 #if defined(__GNUC__)
   static void prefetch(const float* p) { __builtin_prefetch(p); }
 #else

@@ -35,6 +35,9 @@ struct V {
   static T abs(T x) { return std::fabs(x); }
   static T copysign(T mag, T sgn) { return std::copysign(mag, sgn); }
   static float sum(T x) { return x; }
+  static void sums8(const T* a, float* out) {
+    for (int i = 0; i < 8; ++i) out[i] = a[i];
+  }
   static void prefetch(const float*) {}  // the reference path: no hints
   static T exp(T x) { return std::exp(x); }
   static T tanh(T x) { return std::tanh(x); }

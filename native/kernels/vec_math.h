@@ -12,6 +12,7 @@
 //     load_half(p)       W IEEE binary16 values (uint16_t bits) at p, widened to floats (exactly)
 //     eq lt select(m, a, b) = m ? a : b  abs copysign(mag, sgn)  exp tanh
 //     sum(x) = horizontal sum of the W lanes (a fixed order per ISA)
+//     sums8(a, out)      out[i] = horizontal sum of a[i] for 8 vectors a[0..8), reduced together
 //     prefetch(p)        hint: bring the cache line of p toward L1 (may do nothing)
 //     round pow2i        (only needed by ExpCephes / TanhCephes below)
 //   };
