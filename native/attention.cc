@@ -7,12 +7,13 @@
 // the kernel loads. i-major also keeps key_end nondecreasing along the rows, which the kernel
 // needs (kernels.h).
 //
-// Decode (Sq = 1, groups of G <= kMaxDecodeGroup query heads): a tile spans Ht kv heads (as many as
-// its rows allow; rows head-major, then g), all rows with one key_end. The kernel then walks short
+// Decode (Sq = 1, groups of G <= kMaxDecodeGroup query heads) over a [B, S, Hkv, D] cache, whose
+// heads' slices of one key row are adjacent: a tile spans Ht kv heads (as many as its rows allow; rows head-major, then g), all rows with one key_end. The kernel then walks short
 // key blocks across the heads, so a [B, S, Hkv, D] cache (the KVCache's layout) streams whole
 // contiguous key rows; one head at a time would read D elements out of every Hkv * D, one page
 // per key, a pattern that streams far below DRAM bandwidth (bench/RESULTS.md, "Measurements
-// formerly in code comments").
+// formerly in code comments"). Over [B, Hkv, S, D], where each head's keys are one contiguous
+// stream, a tile keeps one kv head.
 //
 // Work items. Tiles write disjoint rows of out / weights / scores, so they run as ParallelFor
 // items, each on the workspace of the slot that runs it. The position chunk is the outermost

@@ -1,7 +1,8 @@
 // The dot-product path of tiles with few rows (decode: Sq = 1, a small GQA group, or one tile over
 // several kv heads): DotMicro / DotScoresN / DotScores compute each score as a vectorized dot over D
 // (K streamed as contiguous vectors, V prefetched meanwhile), PvOneRow does P.V for a single row.
-// Used by AttendTile (kernels/attend_tile.h) for tiles of at most V::kFew rows.
+// Used by AttendTile (kernels/attend_tile.h) for tiles of at most V::kFew rows. AttendSingleRows
+// (below) replaces the whole tile kernel for tiles of one row per kv head (MHA decode).
 //
 // Included ONLY by kernels/*.cc (each ISA's translation unit, built with its own flags), and
 // everything in these headers lives in an anonymous namespace: a template or inline function
@@ -168,6 +169,7 @@ inline void RowScores(const float* q, const KV* k, int64_t ks, int64_t bc, int64
       }
     }
   }
+  if (v != nullptr) PrefetchRows<V>(v, vs, c, bc, Dv);
   for (; c < bc; ++c) DotMicro<V, 1, 1>(&q, k + c * ks, ks, D, 1.0f, s + c, 1);
   ScaleRow<V>(s, scale, bc);
 }

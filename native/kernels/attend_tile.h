@@ -82,10 +82,11 @@ size_t WorkspaceFloats(int64_t D, int64_t Dv) {
 // Scores / weights rows, when given, get every key: scores -inf and weights 0 where blocked.
 // Tiles of at most kFew rows (decode) compute St by dot products instead (DotScores: no Qt, no
 // padded rows in the multiply) and a single active row does P.V by PvOneRow; the softmax is
-// shared. A tile over several kv heads (decode, kernels.h) takes that path too, head by head
-// within each block of kDecodeBlock keys; the softmax runs over all its rows at once. With
-// t.key_begin > 0 the key blocks start there; with t.partial_ml the tile stops before the division
-// by l and hands out (m, l, O) instead (kernels.h).
+// shared. A tile over several kv heads (decode, kernels.h) with several rows per head takes that
+// path too, head by head within each block of kDecodeBlock keys; the softmax runs over all its
+// rows at once. With t.key_begin > 0 the key blocks start there; with t.partial_ml the tile stops before the division
+// by l and hands out (m, l, O) instead (kernels.h). A tile with one row per kv head and no
+// modifier (MHA decode) goes to AttendSingleRows instead (kernels/attend_decode.h).
 template <class V, class KV>
 void AttendTile(const AttnTile& t, float* ws) {
   using T = typename V::T;
