@@ -151,6 +151,10 @@ describe.each(runners)('score modifiers: decode shapes [$name]', (runner) => {
     { B: 1, H: 8, Hkv: 8, Sk: 5000, layout: 'bhsd' },
     { B: 2, H: 8, Hkv: 2, Sk: 3000, layout: 'bshd' },
     { B: 1, H: 4, Hkv: 1, Sk: 4100, layout: 'bshd' },
+    // One row per kv head (the native single-row path): several heads per tile in 'bshd', a head
+    // dim that is no whole number of vectors, key counts that leave partial groups of eight.
+    { B: 2, H: 6, Hkv: 6, Sk: 2053, layout: 'bshd', D: 20 },
+    { B: 1, H: 3, Hkv: 3, Sk: 1029, layout: 'bhsd', D: 36 },
   ] as const;
   const modifiers = [
     { window: { left: 255 }, causal: true },
@@ -162,7 +166,7 @@ describe.each(runners)('score modifiers: decode shapes [$name]', (runner) => {
     '%s',
     (_name, s, m) => {
       const rng = makeRng(s.Sk + s.H);
-      const D = 64;
+      const D = 'D' in s ? s.D : 64;
       const options: Inputs['options'] = { batch: s.B, heads: s.H, kvHeads: s.Hkv, seqQ: 1, seqK: s.Sk, headDim: D, layout: s.layout };
       if (m.window) options.window = m.window;
       if (m.causal) options.causal = true;
