@@ -150,12 +150,7 @@ inline void RowScores(const float* q, const KV* k, int64_t ks, int64_t bc, int64
   int64_t c = 0;
   for (; c + 8 <= bc; c += 8) {
     const KV* kc = k + c * ks;
-    if (v != nullptr) {
-      const char* vc = reinterpret_cast<const char*>(v + c * vs);
-      for (int kk = 0; kk < 8; ++kk, vc += vs * sizeof(KV)) {
-        for (int64_t x = 0; x < Dv * int64_t{sizeof(KV)}; x += 64) V::prefetch(reinterpret_cast<const float*>(vc + x));
-      }
-    }
+    if (v != nullptr) PrefetchRows<V>(v, vs, c, c + 8, Dv);
     T acc[8];
     QKV_UNROLL for (int kk = 0; kk < 8; ++kk) acc[kk] = V::zero();
     for (int64_t d = 0; d < Dw; d += W) {
@@ -235,11 +230,7 @@ void AttendSingleRows(const AttnTile& t, float* ws) {
       l[r] = a * l[r] + V::sum(sum);
       if (a != 1.0f) ScaleRow<V>(o + r * Dv, a, Dv);
       if (n == 1 && j0 + block < key_hi) {  // the next block's keys, while P.V streams this block's values
-        const char* kn = reinterpret_cast<const char*>(kb + block * t.k_stride);
-        const int64_t bn = Min(block, key_hi - j0 - block);
-        for (int64_t c = 0; c < bn; ++c, kn += t.k_stride * sizeof(KV)) {
-          for (int64_t x = 0; x < D * int64_t{sizeof(KV)}; x += 64) V::prefetch(reinterpret_cast<const float*>(kn + x));
-        }
+        PrefetchRows<V>(kb, t.k_stride, block, Min(2 * block, key_hi - j0), D);
       }
       PvOneRow<V>(s, 1, vb, t.v_stride, bc, Dv, o + r * Dv);
     }
